@@ -1,0 +1,45 @@
+"""Content fingerprints: sha256 over canonical JSON of the generation-relevant fields."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+# Operational inference knobs: they change how fast, not what, so no fingerprint sees them.
+_OPERATIONAL_FIELDS = {"max_parallel_requests", "timeout"}
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, no NaN surprises."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def digest(data: Any) -> str:
+    """sha256 hex digest of the canonical JSON of `data`."""
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+
+def _strip_operational(data: dict[str, Any]) -> dict[str, Any]:
+    for model in data.get("model_configs", []):
+        params = model.get("inference_parameters") or {}
+        for key in _OPERATIONAL_FIELDS:
+            params.pop(key, None)
+    return data
+
+
+def fingerprint_of(config: BaseModel) -> str:
+    """Fingerprint of a DataDesignerConfig (DataFrame seeds count by content digest)."""
+    seed = getattr(config, "seed_config", None)
+    data = config.model_dump(mode="json", exclude={"seed_config"})
+    if seed is not None:
+        source = seed.source
+        seed_data = seed.model_dump(mode="json", exclude={"source"})
+        if hasattr(source, "content_digest"):
+            seed_data["source"] = {"seed_type": "dataframe", "digest": source.content_digest()}
+        else:
+            seed_data["source"] = source.model_dump(mode="json")
+        data["seed_config"] = seed_data
+    return digest(_strip_operational(data))

@@ -1,0 +1,48 @@
+"""Reading and writing config files (YAML or JSON, by suffix); writes are atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` to a temp file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def dump_text(data: Any, fmt: str) -> str:
+    """`data` as YAML or JSON text."""
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def dump_file(data: Any, path: str | Path) -> Path:
+    """Write `data` as YAML or JSON, chosen by the file suffix."""
+    fmt = "json" if Path(path).suffix.lower() == ".json" else "yaml"
+    return atomic_write_text(path, dump_text(data, fmt))
+
+
+def load_file(path: str | Path) -> Any:
+    """Parse a YAML or JSON file (JSON is valid YAML, but parse it as JSON when named so)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        return json.loads(text)
+    return yaml.safe_load(text)

@@ -1,0 +1,78 @@
+"""Model providers and model configs.
+
+A provider's `api_key` is never a key: it names where the key lives, an environment
+variable (``OPENAI_API_KEY``) or a Prefect Secret block (``secret:<block-name>``). The key
+itself is read at run time by the engine and never stored in a config, file or parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_SECRET_NAME = re.compile(r"secret:[a-z0-9][a-z0-9-]*")
+
+
+class ModelProvider(BaseModel):
+    """An OpenAI-compatible endpoint (OpenAI, vLLM, NIM, Ollama, ...).
+
+    ``provider_type="mock"`` runs the bundled mock LLM server in-process (dry runs, demos).
+    """
+
+    # Errors never echo the input: a literal key passed by mistake must not reach a log.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    name: str
+    endpoint: str = ""
+    provider_type: Literal["openai", "mock"] = "openai"
+    api_key: str | None = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _names_not_keys(cls, value: str | None) -> str | None:
+        if value is None or _ENV_NAME.fullmatch(value) or _SECRET_NAME.fullmatch(value):
+            return value
+        raise ValueError(
+            "api_key must name an environment variable (e.g. OPENAI_API_KEY) or a Prefect "
+            "Secret block ('secret:<block-name>'), never hold the key itself"
+        )
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str) -> str:
+        if value and not re.match(r"https?://", value):
+            raise ValueError("endpoint must be an http(s) URL")
+        return value.rstrip("/")
+
+
+class ChatCompletionInferenceParams(BaseModel):
+    """Sampling parameters sent with each request, and per-model operational knobs.
+
+    `max_parallel_requests` and `timeout` are operational: they don't change what is
+    generated, so they are left out of config fingerprints.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_parallel_requests: int = Field(default=4, ge=1)
+    timeout: float | None = Field(default=None, gt=0)
+    extra_body: dict[str, Any] | None = None
+
+
+class ModelConfig(BaseModel):
+    """A model under an alias that LLM columns refer to."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    alias: str
+    model: str
+    provider: str | None = None
+    inference_parameters: ChatCompletionInferenceParams = Field(
+        default_factory=ChatCompletionInferenceParams
+    )

@@ -1,0 +1,148 @@
+"""Seed sources, sampling and selection strategies, and reading a seed's column names."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+SEED_FORMATS = (".parquet", ".csv", ".jsonl")
+
+
+class SamplingStrategy(StrEnum):
+    """ORDERED walks the selected rows in order (cycling); SHUFFLE shuffles within them."""
+
+    ORDERED = "ordered"
+    SHUFFLE = "shuffle"
+
+
+class IndexRange(BaseModel):
+    """Rows `start`..`end` of the seed, both inclusive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["index_range"] = "index_range"
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IndexRange:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) must be >= start ({self.start})")
+        return self
+
+
+class PartitionBlock(BaseModel):
+    """Block `index` (0-based) of the seed split into `num_partitions` contiguous blocks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["partition_block"] = "partition_block"
+    index: int = Field(ge=0)
+    num_partitions: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> PartitionBlock:
+        if self.index >= self.num_partitions:
+            raise ValueError(
+                f"index ({self.index}) must be < num_partitions ({self.num_partitions})"
+            )
+        return self
+
+
+SelectionStrategy = Annotated[IndexRange | PartitionBlock, Field(discriminator="kind")]
+
+
+class LocalFileSeedSource(BaseModel):
+    """Seed rows from local parquet, csv or jsonl files: one path or a glob."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed_type: Literal["local"] = "local"
+    path: str
+
+    def files(self) -> list[Path]:
+        """Matching files, sorted, so every process reads them in the same order."""
+        pattern = str(Path(self.path).expanduser())
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        return [Path(m) for m in matches if Path(m).is_file()]
+
+    def describe(self) -> str:
+        return self.path
+
+
+def _reject_dataframe_serialization(df: pd.DataFrame) -> Any:
+    raise ValueError(
+        "DataFrameSeedSource cannot be written to a file; save the DataFrame as parquet "
+        "and use LocalFileSeedSource instead"
+    )
+
+
+class DataFrameSeedSource(BaseModel):
+    """Seed rows from an in-memory DataFrame (for notebooks; never serialized)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    seed_type: Literal["dataframe"] = "dataframe"
+    df: Annotated[pd.DataFrame, PlainSerializer(_reject_dataframe_serialization)]
+
+    def content_digest(self) -> str:
+        """A stable digest of the frame's contents, for fingerprints."""
+        hashed = pd.util.hash_pandas_object(self.df, index=False).to_numpy()
+        header = json.dumps([str(c) for c in self.df.columns]).encode()
+        return hashlib.sha256(header + hashed.tobytes()).hexdigest()
+
+    def describe(self) -> str:
+        return f"DataFrame({len(self.df)} rows)"
+
+
+SeedSource = Annotated[LocalFileSeedSource | DataFrameSeedSource, Field(discriminator="seed_type")]
+
+
+class SeedConfig(BaseModel):
+    """Where seed rows come from and how they are walked."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    source: SeedSource
+    sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
+    selection_strategy: SelectionStrategy | None = None
+
+
+def seed_file_format(path: Path) -> str:
+    """The reader for a seed file, by suffix; raises ValueError for an unsupported one."""
+    suffix = path.suffix.lower()
+    if suffix not in SEED_FORMATS:
+        raise ValueError(f"unsupported seed file {path.name!r} (use parquet, csv or jsonl)")
+    return suffix[1:]
+
+
+def read_seed_columns(source: LocalFileSeedSource | DataFrameSeedSource) -> list[str]:
+    """The column names of a seed, read from file metadata / headers only.
+
+    Raises ValueError when a local path matches no file or a file cannot be read.
+    """
+    if isinstance(source, DataFrameSeedSource):
+        return [str(c) for c in source.df.columns]
+    files = source.files()
+    if not files:
+        raise ValueError(f"seed path {source.path!r} matches no file")
+    first = files[0]
+    fmt = seed_file_format(first)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(first).names)
+    if fmt == "csv":
+        return [str(c) for c in pd.read_csv(first, nrows=0).columns]
+    with first.open() as fh:
+        line = fh.readline()
+    if not line.strip():
+        return []
+    return list(json.loads(line).keys())

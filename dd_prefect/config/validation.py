@@ -1,0 +1,266 @@
+"""Validation of a config before anything runs: every problem at once, each named."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+
+import jinja2
+
+from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.columns import (
+    ColumnConfigBase,
+    CustomColumnConfig,
+    LLMJudgeColumnConfig,
+    LLMStructuredColumnConfig,
+    SamplerColumnConfig,
+    SeedDatasetColumnConfig,
+)
+from dd_prefect.config.dag import dependency_graph, find_cycle
+from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
+from dd_prefect.config.processors import (
+    DropColumnsProcessorConfig,
+    SchemaTransformProcessorConfig,
+)
+from dd_prefect.config.samplers import (
+    BernoulliSamplerParams,
+    BinomialSamplerParams,
+    CategorySamplerParams,
+    DatetimeSamplerParams,
+    GaussianSamplerParams,
+    PersonSamplerParams,
+    PoissonSamplerParams,
+    SamplerType,
+    SubcategorySamplerParams,
+    TimeDeltaSamplerParams,
+    UniformSamplerParams,
+)
+from dd_prefect.config.seeds import LocalFileSeedSource, read_seed_columns, seed_file_format
+from dd_prefect.config.templates import strings_in, template_references
+
+# Passed as `seed_columns` when a config's seed will only be known later (a workflow stage
+# fed by the stage before it): references to unknown columns are then not reported yet.
+SEED_PENDING = None
+
+
+class _OwnSeed:
+    """Default of `seed_columns`: read them from the config's own seed source."""
+
+
+OWN_SEED = _OwnSeed()
+
+
+def validate_config(
+    config: DataDesignerConfig,
+    *,
+    seed_columns: Iterable[str] | _OwnSeed | None = OWN_SEED,
+    stage: str | None = None,
+    raise_on_error: bool = True,
+) -> list[ConfigIssue]:
+    """Check `config` and return (or raise, by default) every problem found.
+
+    `seed_columns` are the columns the seed provides. The default reads them from the
+    config's own seed source; pass the columns of a seed supplied from elsewhere, or
+    :data:`SEED_PENDING` when they are not known yet. `stage` is named in every message.
+    """
+    issues: list[ConfigIssue] = []
+
+    def add(message: str, column: str | None = None, field: str | None = None) -> None:
+        issues.append(ConfigIssue(message, column=column, stage=stage, field=field))
+
+    known_seed: set[str] | None
+    if isinstance(seed_columns, _OwnSeed):
+        known_seed = _own_seed_columns(config, add) if config.seed_config else set()
+    else:
+        known_seed = set(seed_columns) if seed_columns is not None else None
+
+    _check_names(config, add)
+    _check_models(config, add)
+    for column in config.columns:
+        _check_column(column, config, add)
+
+    names = {c.name for c in config.columns}
+    known = names | (known_seed or set())
+    for column in config.columns:
+        if column.name in column.required_columns():
+            add("references itself", column=column.name)
+    if known_seed is not None:
+        for column in config.columns:
+            missing = column.required_columns() - known - {column.name}
+            for ref in sorted(missing):
+                add(f"references unknown column '{ref}'", column=column.name)
+            if isinstance(column, SeedDatasetColumnConfig) and column.name not in known_seed:
+                add(
+                    "is declared as a seed-dataset column but the seed has no such column",
+                    column=column.name,
+                )
+    if cycle := find_cycle(dependency_graph(config.columns)):
+        add("dependency cycle: " + " -> ".join(cycle), column=cycle[0])
+
+    _check_processors(config, known if known_seed is not None else None, add)
+
+    if issues and raise_on_error:
+        raise ConfigValidationError(issues)
+    return issues
+
+
+def _own_seed_columns(config: DataDesignerConfig, add) -> set[str] | None:
+    source = config.seed_config.source
+    if isinstance(source, LocalFileSeedSource):
+        try:
+            for path in source.files():
+                seed_file_format(path)
+        except ValueError as exc:
+            add(str(exc), field="seed_config.source.path")
+            return None
+    try:
+        return set(read_seed_columns(source))
+    except Exception as exc:  # unreadable seed files: report, don't crash validation
+        add(str(exc), field="seed_config.source.path")
+        return None
+
+
+def _check_names(config: DataDesignerConfig, add) -> None:
+    for name, count in Counter(c.name for c in config.columns).items():
+        if count > 1:
+            add(f"duplicate column name (defined {count} times)", column=name)
+    for alias, count in Counter(m.alias for m in config.model_configs).items():
+        if count > 1:
+            add(f"duplicate model alias '{alias}'", field="model_configs")
+    for name, count in Counter(p.name for p in config.processors).items():
+        if count > 1:
+            add(f"duplicate processor name '{name}'", field="processors")
+
+
+def _check_models(config: DataDesignerConfig, add) -> None:
+    aliases = {m.alias for m in config.model_configs}
+    for column in config.columns:
+        alias = getattr(column, "model_alias", None)
+        if alias is not None and alias not in aliases:
+            known = ", ".join(sorted(aliases)) or "none defined"
+            add(f"unknown model alias '{alias}' (known: {known})", column=column.name)
+
+
+def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add) -> None:
+    for field, source in column.templates().items():
+        try:
+            template_references(source)
+        except jinja2.TemplateSyntaxError as exc:
+            add(f"Jinja syntax error in {field}: {exc.message}", column=column.name)
+    if isinstance(column, SamplerColumnConfig):
+        for message in _sampler_problems(column, config):
+            add(message, column=column.name)
+    elif isinstance(column, LLMStructuredColumnConfig):
+        if not isinstance(column.output_format, dict) or not column.output_format:
+            add("output_format must be a non-empty JSON schema", column=column.name)
+    elif isinstance(column, LLMJudgeColumnConfig):
+        if not column.scores:
+            add("an llm-judge column needs at least one score", column=column.name)
+        for score in column.scores:
+            if not score.options:
+                add(f"score '{score.name}' has no options", column=column.name)
+        for name, count in Counter(s.name for s in column.scores).items():
+            if count > 1:
+                add(f"duplicate score name '{name}'", column=column.name)
+    elif isinstance(column, CustomColumnConfig):
+        module, _, attr = column.function.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            add(f"cannot import function '{column.function}': {exc}", column=column.name)
+        else:
+            if not callable(target):
+                add(f"'{column.function}' is not callable", column=column.name)
+
+
+def _sampler_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> list[str]:
+    p = column.params
+    out: list[str] = []
+    if isinstance(p, CategorySamplerParams):
+        if not p.values:
+            out.append("category values must not be empty")
+        if p.weights is not None:
+            if len(p.weights) != len(p.values):
+                out.append(f"weights has {len(p.weights)} entries but values has {len(p.values)}")
+            if any(w < 0 for w in p.weights) or sum(p.weights) <= 0:
+                out.append("weights must be non-negative with a positive sum")
+    elif isinstance(p, SubcategorySamplerParams):
+        parent = next((c for c in config.columns if c.name == p.category), None)
+        if not (
+            isinstance(parent, SamplerColumnConfig) and parent.sampler_type == SamplerType.CATEGORY
+        ):
+            out.append(f"subcategory needs a category sampler column '{p.category}' as parent")
+        elif isinstance(parent.params, CategorySamplerParams):
+            missing = [str(v) for v in parent.params.values if str(v) not in p.values]
+            if missing:
+                out.append(f"no subcategory values for parent value(s): {', '.join(missing)}")
+        if any(not values for values in p.values.values()):
+            out.append("subcategory values must not be empty for any parent value")
+    elif isinstance(p, UniformSamplerParams):
+        if not p.low < p.high:
+            out.append(f"uniform needs low < high (got low={p.low}, high={p.high})")
+    elif isinstance(p, GaussianSamplerParams):
+        if not p.stddev > 0:
+            out.append(f"gaussian needs stddev > 0 (got {p.stddev})")
+    elif isinstance(p, BernoulliSamplerParams):
+        if not 0 <= p.p <= 1:
+            out.append(f"bernoulli needs 0 <= p <= 1 (got {p.p})")
+    elif isinstance(p, BinomialSamplerParams):
+        if p.n < 0 or not 0 <= p.p <= 1:
+            out.append(f"binomial needs n >= 0 and 0 <= p <= 1 (got n={p.n}, p={p.p})")
+    elif isinstance(p, PoissonSamplerParams):
+        if not p.mean > 0:
+            out.append(f"poisson needs mean > 0 (got {p.mean})")
+    elif isinstance(p, DatetimeSamplerParams):
+        try:
+            start, end = datetime.fromisoformat(p.start), datetime.fromisoformat(p.end)
+        except ValueError as exc:
+            out.append(f"datetime start/end must be ISO dates: {exc}")
+        else:
+            if not start < end:
+                out.append(f"datetime needs start < end (got {p.start} .. {p.end})")
+    elif isinstance(p, TimeDeltaSamplerParams):
+        if not p.dt_min < p.dt_max:
+            out.append(f"timedelta needs dt_min < dt_max (got {p.dt_min} .. {p.dt_max})")
+        ref = next((c for c in config.columns if c.name == p.reference_column_name), None)
+        if not (isinstance(ref, SamplerColumnConfig) and ref.sampler_type == "datetime"):
+            out.append(
+                f"timedelta reference column '{p.reference_column_name}' must be a datetime "
+                "sampler column"
+            )
+    elif isinstance(p, PersonSamplerParams):
+        if len(p.age_range) != 2 or not 0 <= p.age_range[0] <= p.age_range[1]:
+            out.append(
+                f"person age_range must be [min, max] with 0 <= min <= max, got {p.age_range}"
+            )
+        from faker.config import AVAILABLE_LOCALES
+
+        if p.locale not in AVAILABLE_LOCALES:
+            out.append(f"unknown Faker locale '{p.locale}'")
+    return out
+
+
+def _check_processors(config: DataDesignerConfig, known: set[str] | None, add) -> None:
+    for processor in config.processors:
+        field = f"processors[{processor.name}]"
+        if isinstance(processor, DropColumnsProcessorConfig):
+            if not processor.column_names:
+                add("drop_columns needs at least one column name", field=field)
+            if known is None:
+                continue
+            for pattern in processor.column_names:
+                if not fnmatch.filter(sorted(known), pattern):
+                    add(f"drops '{pattern}', which matches no column", field=field)
+        elif isinstance(processor, SchemaTransformProcessorConfig):
+            for source in strings_in(processor.template):
+                try:
+                    refs = template_references(source)
+                except jinja2.TemplateSyntaxError as exc:
+                    add(f"Jinja syntax error in template: {exc.message}", field=field)
+                    continue
+                if known is not None:
+                    for ref in sorted(refs - known):
+                        add(f"template references unknown column '{ref}'", field=field)

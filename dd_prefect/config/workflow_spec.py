@@ -1,0 +1,229 @@
+"""`WorkflowSpec`: a YAML-loadable description of a whole run (stages, models, run config).
+
+It is what the CLI and Prefect deployments run. A spec validates with the same rules as a
+single config, with the stage named in every message. Columns a stage receives from the
+stage before it are inferred statically where possible, so `dd-prefect validate` catches a
+reference to a column no earlier stage produces; where an `on_success` callback makes the
+input unknowable, that check waits until the stage's real input exists.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.errors import ConfigIssue, ConfigValidationError, config_error_from
+from dd_prefect.config.io import load_file
+from dd_prefect.config.models import ModelConfig, ModelProvider
+from dd_prefect.config.processors import (
+    DropColumnsProcessorConfig,
+    ProcessorConfig,
+    SchemaTransformProcessorConfig,
+)
+from dd_prefect.config.run_config import RunConfig
+from dd_prefect.config.seeds import SamplingStrategy, SelectionStrategy, read_seed_columns
+from dd_prefect.config.validation import OWN_SEED, validate_config
+
+_BAD_NAME_CHARS = set('<>:"/\\|?*')
+_CALLABLE_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def name_problem(name: Any, what: str = "stage") -> str | None:
+    """Why `name` can't name a stage or workflow (it becomes a directory), or None."""
+    if not isinstance(name, str) or not name.strip():
+        return f"{what} name must be a non-empty string"
+    if name in (".", ".."):
+        return f"{what} name must not be '.' or '..'"
+    bad = sorted(set(name) & _BAD_NAME_CHARS)
+    if bad:
+        return f'{what} name {name!r} must not contain any of <>:"/\\|?* (found {"".join(bad)})'
+    return None
+
+
+def output_problem(output: str, processor_names: set[str]) -> str | None:
+    """Why `output` is not "final" or "processor:<a known processor>", or None."""
+    if output == "final":
+        return None
+    if not output.startswith("processor:"):
+        return f"output must be 'final' or 'processor:<name>', got {output!r}"
+    name = output.removeprefix("processor:")
+    if name not in processor_names:
+        known = ", ".join(sorted(processor_names)) or "none"
+        return f"output names unknown processor '{name}' (known: {known})"
+    return None
+
+
+class StageSpec(BaseModel):
+    """One stage of a workflow spec."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    name: str
+    config: DataDesignerConfig = Field(default_factory=DataDesignerConfig)
+    num_records: int | None = Field(default=None, ge=0)
+    output: str = "final"
+    output_processors: list[ProcessorConfig] = Field(default_factory=list)
+    on_success: str | None = None
+    on_success_version: str | None = None
+    allow_empty: bool = False
+    sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
+    selection_strategy: SelectionStrategy | None = None
+
+    @field_validator("on_success")
+    @classmethod
+    def _callable_path(cls, value: str | None) -> str | None:
+        if value is not None and not _CALLABLE_PATH.fullmatch(value):
+            raise ValueError(f"on_success must look like 'pkg.module:function', got {value!r}")
+        return value
+
+
+class WorkflowSpec(BaseModel):
+    """A named run: model providers and configs shared by its stages, run config, stages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    model_providers: list[ModelProvider] = Field(default_factory=list)
+    model_configs: list[ModelConfig] = Field(default_factory=list)
+    run_config: RunConfig = Field(default_factory=RunConfig)
+    stages: list[StageSpec]
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> WorkflowSpec:
+        """Load and validate a spec file; errors name the stage and column at fault."""
+        data = load_file(path)
+        if not isinstance(data, dict):
+            raise ConfigValidationError([ConfigIssue(f"{path} does not hold a mapping")])
+        try:
+            spec = cls.model_validate(data)
+        except ValidationError as exc:
+            raise config_error_from(exc) from None
+        spec.validate_spec()
+        return spec
+
+    def stage_config(self, stage: StageSpec) -> DataDesignerConfig:
+        """The stage's config with the spec's shared model configs merged in (stage wins)."""
+        own = {m.alias for m in stage.config.model_configs}
+        shared = [m for m in self.model_configs if m.alias not in own]
+        return stage.config.model_copy(
+            update={"model_configs": [*stage.config.model_configs, *shared]}
+        )
+
+    def validate_spec(self) -> None:
+        """Raise ConfigValidationError listing every problem in the spec."""
+        issues: list[ConfigIssue] = []
+        if problem := name_problem(self.name, "workflow"):
+            issues.append(ConfigIssue(problem, field="name"))
+        if not self.stages:
+            issues.append(ConfigIssue("a workflow needs at least one stage", field="stages"))
+        provider_names = [p.name for p in self.model_providers]
+        for name, count in Counter(provider_names).items():
+            if count > 1:
+                issues.append(ConfigIssue(f"duplicate model provider '{name}'"))
+        for name, count in Counter(s.name for s in self.stages).items():
+            if count > 1:
+                issues.append(ConfigIssue("duplicate stage name", stage=name))
+
+        input_columns: set[str] | None = None
+        for index, stage in enumerate(self.stages):
+            config = self.stage_config(stage)
+            issues += stage_problems(stage, config, first=index == 0)
+            for model in config.model_configs:
+                if provider_names and model.provider and model.provider not in provider_names:
+                    issues.append(
+                        ConfigIssue(
+                            f"model '{model.alias}' names unknown provider '{model.provider}'",
+                            stage=stage.name,
+                        )
+                    )
+            seed_columns: Any = OWN_SEED if index == 0 else input_columns
+            issues += validate_config(
+                config, seed_columns=seed_columns, stage=stage.name, raise_on_error=False
+            )
+            input_columns = selected_output_columns(stage, config, input_columns, index == 0)
+        if issues:
+            raise ConfigValidationError(issues)
+
+
+def stage_problems(
+    stage: StageSpec, config: DataDesignerConfig, *, first: bool
+) -> list[ConfigIssue]:
+    """Stage-level checks: name, output selector, processor names, seeds, num_records."""
+    issues: list[ConfigIssue] = []
+
+    def add(message: str, field: str | None = None) -> None:
+        issues.append(ConfigIssue(message, stage=stage.name, field=field))
+
+    if problem := name_problem(stage.name):
+        add(problem, field="name")
+    own = [p.name for p in config.processors]
+    extra = [p.name for p in stage.output_processors]
+    for name, count in Counter(extra).items():
+        if count > 1:
+            add(f"duplicate output processor '{name}'", field="output_processors")
+    for name in sorted(set(extra) & set(own)):
+        add(
+            f"output processor '{name}' collides with a processor of the stage's config",
+            field="output_processors",
+        )
+    if problem := output_problem(stage.output, set(own) | set(extra)):
+        add(problem, field="output")
+    if not first and config.seed_config is not None:
+        add(
+            "only the first stage may have its own seed dataset; later stages are seeded "
+            "by the stage before them",
+            field="config.seed_config",
+        )
+    if first and config.seed_config is None and stage.num_records is None:
+        add("the first stage needs num_records (it has no input to count)", field="num_records")
+    return issues
+
+
+def selected_output_columns(
+    stage: StageSpec,
+    config: DataDesignerConfig,
+    input_columns: set[str] | None,
+    first: bool,
+) -> set[str] | None:
+    """Columns of what a stage hands to the next one, or None when it can't be known."""
+    if stage.on_success is not None:
+        return None
+    if first:
+        input_columns = set()
+        if config.seed_config is not None:
+            try:
+                input_columns = set(read_seed_columns(config.seed_config.source))
+            except (ValueError, OSError):
+                return None
+    if input_columns is None:
+        return None
+    columns = set(input_columns)
+    for column in config.columns:
+        (columns.discard if column.drop else columns.add)(column.name)
+    processors = {p.name: p for p in [*config.processors, *stage.output_processors]}
+    for processor in processors.values():
+        if isinstance(processor, DropColumnsProcessorConfig):
+            for pattern in processor.column_names:
+                columns -= set(fnmatch.filter(sorted(columns), pattern))
+    if stage.output.startswith("processor:"):
+        selected = processors.get(stage.output.removeprefix("processor:"))
+        if isinstance(selected, SchemaTransformProcessorConfig):
+            return set(selected.template)
+        return None
+    return columns
+
+
+__all__ = [
+    "StageSpec",
+    "WorkflowSpec",
+    "name_problem",
+    "output_problem",
+    "selected_output_columns",
+    "stage_problems",
+]
