@@ -1,0 +1,228 @@
+"""How one cell of each row-wise column type is produced."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from dd_prefect.config.columns import (
+    ColumnConfigBase,
+    CustomColumnConfig,
+    ExpressionColumnConfig,
+    LLMCodeColumnConfig,
+    LLMJudgeColumnConfig,
+    LLMStructuredColumnConfig,
+    LLMTextColumnConfig,
+)
+from dd_prefect.engine.errors import CellError
+from dd_prefect.engine.llm import ModelRegistry, failure_kind
+from dd_prefect.engine.templating import render
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+def cast_value(text: str, dtype: str, *, column: str, row: int) -> Any:
+    """Cast a rendered expression to its dtype; a failure names the column and row."""
+    value = text.strip()
+    try:
+        if dtype == "int":
+            try:
+                return int(value)
+            except ValueError:
+                number = float(value)
+                if not number.is_integer():
+                    raise
+                return int(number)
+        if dtype == "float":
+            return float(value)
+        if dtype == "bool":
+            lowered = value.lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError(value)
+    except ValueError:
+        raise CellError(
+            "cast", f"column '{column}', row {row}: cannot cast {value[:80]!r} to {dtype}"
+        ) from None
+    return text
+
+
+def expression_cell(column: ExpressionColumnConfig, row: dict[str, Any], index: int) -> Any:
+    """Render the expression against the row and cast it."""
+    return cast_value(
+        render(column.expr, row, column=column.name), column.dtype, column=column.name, row=index
+    )
+
+
+@lru_cache(maxsize=256)
+def load_callable(path: str) -> Callable[..., Any]:
+    """Import ``"pkg.module:function"``."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+async def custom_cell(column: CustomColumnConfig, row: dict[str, Any]) -> Any:
+    """Call a cell-by-cell custom function (sync or async) with the row and its params."""
+    fn = load_callable(column.function)
+    try:
+        result = fn(dict(row), dict(column.params))
+        if inspect.isawaitable(result):
+            result = await result
+    except CellError:
+        raise
+    except Exception as exc:
+        raise CellError("custom", f"column '{column.name}': {type(exc).__name__}: {exc}") from None
+    return result
+
+
+def extract_code(text: str, lang: str) -> str:
+    """The fenced block for `lang` (else the first fenced block, else the whole answer)."""
+    fence = re.search(
+        r"```[ \t]*" + re.escape(lang) + r"[^\n]*\n(.*?)```", text, re.DOTALL | re.IGNORECASE
+    )
+    if fence is None:
+        fence = re.search(r"```[^\n]*\n(.*?)```", text, re.DOTALL)
+    return (fence.group(1) if fence else text).strip()
+
+
+def judge_schema(column: LLMJudgeColumnConfig) -> dict[str, Any]:
+    """JSON schema of a judge answer: one {reasoning, score} object per score."""
+    properties = {
+        score.name: {
+            "type": "object",
+            "properties": {
+                "reasoning": {"type": "string"},
+                "score": {"enum": list(score.options)},
+            },
+            "required": ["reasoning", "score"],
+            "additionalProperties": False,
+        }
+        for score in column.scores
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [s.name for s in column.scores],
+        "additionalProperties": False,
+    }
+
+
+def judge_rubric(column: LLMJudgeColumnConfig) -> str:
+    """The rubric appended to a judge prompt."""
+    lines = ["", "", "Evaluate the above on each of these criteria:"]
+    for score in column.scores:
+        options = "; ".join(f"{k}: {v}" for k, v in score.options.items())
+        lines.append(f"- {score.name}: {score.description} Options: {options}")
+    lines.append("For each criterion give your reasoning and a score from its options.")
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+class LLMCell:
+    """Generates cells of one LLM column: renders prompts, calls the model, parses."""
+
+    def __init__(self, column: LLMTextColumnConfig, models: ModelRegistry, restarts: int) -> None:
+        self.column = column
+        self.handle = models.handle(column.model_alias)
+        self.restarts = restarts
+        self.schema: dict[str, Any] | None = None
+        if isinstance(column, LLMJudgeColumnConfig):
+            self.schema = judge_schema(column)
+        elif isinstance(column, LLMStructuredColumnConfig):
+            self.schema = column.output_format
+        self._response_format = None
+        if self.schema is not None:
+            self._response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": _schema_name(column.name), "schema": self.schema},
+            }
+            self._validator = _validator(json.dumps(self.schema, sort_keys=True))
+
+    def messages(self, row: dict[str, Any]) -> list[dict[str, str]]:
+        """The chat messages for one row."""
+        column = self.column
+        prompt = render(column.prompt, row, column=column.name)
+        if isinstance(column, LLMCodeColumnConfig):
+            prompt += f"\n\nReturn only the code, in a single ```{column.code_lang} fenced block."
+        elif isinstance(column, LLMJudgeColumnConfig):
+            prompt += judge_rubric(column)
+        messages = []
+        if column.system_prompt:
+            messages.append(
+                {"role": "system", "content": render(column.system_prompt, row, column=column.name)}
+            )
+        messages.append({"role": "user", "content": prompt})
+        return messages
+
+    async def __call__(self, row: dict[str, Any]) -> Any:
+        messages = self.messages(row)
+        try:
+            if self.schema is None:
+                text = await self.handle.complete(messages)
+                if isinstance(self.column, LLMCodeColumnConfig):
+                    return extract_code(text, self.column.code_lang)
+                return text.strip()
+            return await self._structured(messages)
+        except CellError:
+            raise
+        except Exception as exc:
+            kind = failure_kind(exc)
+            raise CellError(kind, f"column '{self.column.name}': {kind}: {exc}") from None
+
+    async def _structured(self, messages: list[dict[str, str]]) -> Any:
+        problem = ""
+        for _ in range(self.restarts + 1):
+            text = await self.handle.complete(messages, response_format=self._response_format)
+            try:
+                value = json.loads(_strip_fence(text))
+                self._validator.validate(value)
+                return value
+            except json.JSONDecodeError as exc:
+                problem = f"not valid JSON ({exc.msg})"
+            except jsonschema.ValidationError as exc:
+                problem = f"does not match the schema ({exc.message})"
+            messages = [
+                *messages,
+                {"role": "assistant", "content": text},
+                {
+                    "role": "user",
+                    "content": f"That answer is {problem}. "
+                    "Reply with only a JSON object that matches the schema.",
+                },
+            ]
+        raise CellError(
+            "invalid_structured_output",
+            f"column '{self.column.name}': answer {problem} after {self.restarts + 1} attempt(s)",
+        )
+
+
+def _strip_fence(text: str) -> str:
+    fence = re.search(r"```(?:json)?[^\n]*\n(.*?)```", text, re.DOTALL)
+    return fence.group(1) if fence else text
+
+
+def _schema_name(column: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", column)[:64] or "output"
+
+
+def is_row_wise(column: ColumnConfigBase) -> bool:
+    """Columns computed cell by cell (everything but samplers, seeds and full-column code)."""
+    if isinstance(column, CustomColumnConfig):
+        return column.generation_strategy == "cell_by_cell"
+    return column.is_llm or isinstance(column, ExpressionColumnConfig)

@@ -1,0 +1,315 @@
+"""LLM calls: one AsyncOpenAI client per provider, retries, and the per-model limiter.
+
+API keys are resolved when a client is first needed, from the environment variable the
+provider names or through a registered resolver for ``secret:<block>`` names (the
+orchestration layer registers one that reads Prefect Secret blocks). Keys are held only
+by the client object; they are never logged or stored.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from dd_prefect.config.models import ModelConfig, ModelProvider
+from dd_prefect.engine.errors import GenerationError
+from dd_prefect.engine.throttle import AIMDLimiter
+
+SecretResolver = Callable[[str], str]
+_secret_resolvers: list[SecretResolver] = []
+
+# Endpoint used when a provider is the bundled mock and no server was handed in.
+_MOCK_PROVIDER = "mock"
+
+
+def register_secret_resolver(resolver: SecretResolver) -> None:
+    """Register a callable mapping a block name (``secret:<name>``) to the secret's value."""
+    if resolver not in _secret_resolvers:
+        _secret_resolvers.append(resolver)
+
+
+def resolve_api_key(provider: ModelProvider) -> str | None:
+    """The provider's key, looked up now; GenerationError if its source is missing.
+
+    Messages name the provider and the variable or block, never the key.
+    """
+    ref = provider.api_key
+    if ref is None:
+        return None
+    if ref.startswith("secret:"):
+        block = ref.removeprefix("secret:")
+        if not _secret_resolvers:
+            raise GenerationError(
+                f"provider '{provider.name}': api_key names Prefect Secret block '{block}', "
+                "but no secret resolver is registered (run through dd_prefect's Prefect flows)"
+            )
+        errors = []
+        for resolver in _secret_resolvers:
+            try:
+                return resolver(block)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}")
+        raise GenerationError(
+            f"provider '{provider.name}': could not load Prefect Secret block '{block}' "
+            f"({', '.join(errors)})"
+        )
+    value = os.environ.get(ref)
+    if not value:
+        raise GenerationError(
+            f"provider '{provider.name}': environment variable {ref} (its api_key) is not set"
+        )
+    return value
+
+
+@dataclass
+class RetryPolicy:
+    """Retries of transient failures: connection errors, timeouts, 429 and 5xx."""
+
+    max_retries: int = 6
+    initial_wait: float = 0.25
+    max_wait: float = 20.0
+
+
+@dataclass
+class LLMUsage:
+    """Counters for one model: requests, tokens, failures by kind."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "retries": self.retries,
+            "failures": dict(self.failures),
+        }
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
+        return True  # APITimeoutError is a subclass, listed for clarity
+    if isinstance(exc, openai.RateLimitError):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+
+
+def failure_kind(exc: BaseException) -> str:
+    """A short label for an LLM failure, used in error counts."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limit"
+    if isinstance(exc, openai.APIStatusError):
+        return f"http_{exc.status_code}"
+    return type(exc).__name__
+
+
+class ModelHandle:
+    """Calls one model through its provider's client, under the model's limiter."""
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        client: openai.AsyncOpenAI,
+        limiter: AIMDLimiter,
+        retry: RetryPolicy,
+        usage: LLMUsage,
+    ) -> None:
+        self.config = model_config
+        self.client = client
+        self.limiter = limiter
+        self.retry = retry
+        self.usage = usage
+        params = model_config.inference_parameters
+        self._base_kwargs: dict[str, Any] = {"model": model_config.model}
+        for name in ("temperature", "top_p", "max_tokens"):
+            if getattr(params, name) is not None:
+                self._base_kwargs[name] = getattr(params, name)
+        if params.extra_body:
+            self._base_kwargs["extra_body"] = params.extra_body
+        if params.timeout is not None:
+            self._base_kwargs["timeout"] = params.timeout
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None
+    ) -> str:
+        """The assistant's answer text; transient failures are retried with backoff."""
+        kwargs = dict(self._base_kwargs, messages=messages)
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(self.retry.max_retries + 1),
+            wait=self._wait,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.usage.retries += 1
+                async with self.limiter.slot() as ticket:
+                    self.usage.requests += 1
+                    try:
+                        response = await self.client.chat.completions.create(**kwargs)
+                    except openai.RateLimitError as exc:
+                        self.limiter.on_rate_limited(ticket, _retry_after(exc))
+                        raise
+                    self.limiter.on_success()
+        if response.usage is not None:
+            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
+            self.usage.completion_tokens += response.usage.completion_tokens or 0
+        return response.choices[0].message.content or ""
+
+    def _wait(self, state: Any) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = _retry_after(exc) if exc is not None else None
+        backoff = min(
+            self.retry.max_wait, self.retry.initial_wait * 2 ** (state.attempt_number - 1)
+        )
+        jittered = random.uniform(0, backoff)  # full jitter
+        if hinted is not None:
+            return min(self.retry.max_wait, max(hinted, jittered))
+        return jittered
+
+
+class ModelRegistry:
+    """Clients (one per provider) and limiters (one per provider+model) for a run.
+
+    Create it once per process and reuse it: clients keep their connection pools and
+    limiters their learned windows. `limiter_key(alias)` names the global concurrency
+    limit the orchestration layer leases for that model.
+    """
+
+    def __init__(
+        self,
+        providers: list[ModelProvider],
+        model_configs: list[ModelConfig],
+        *,
+        retry: RetryPolicy | None = None,
+        mock_endpoint: Callable[[], str] | None = None,
+    ) -> None:
+        self._providers = {p.name: p for p in providers}
+        self._models = {m.alias: m for m in model_configs}
+        self._retry = retry or RetryPolicy()
+        self._mock_endpoint = mock_endpoint
+        self._clients: dict[str, openai.AsyncOpenAI] = {}
+        self._limiters: dict[str, AIMDLimiter] = {}
+        self._handles: dict[str, ModelHandle] = {}
+        self.usage: dict[str, LLMUsage] = {}
+        self.created_at = time.monotonic()
+
+    def update_models(self, model_configs: list[ModelConfig]) -> None:
+        """Add model configs (by alias) from another config run with this registry."""
+        for model in model_configs:
+            if model.alias not in self._models or self._models[model.alias] != model:
+                self._models[model.alias] = model
+                self._handles.pop(model.alias, None)
+
+    def provider_for(self, alias: str) -> ModelProvider:
+        """The provider serving the model `alias` (the only one, when none is named)."""
+        model = self._model(alias)
+        if model.provider is not None:
+            if model.provider not in self._providers:
+                raise GenerationError(f"model '{alias}' names unknown provider '{model.provider}'")
+            return self._providers[model.provider]
+        if len(self._providers) == 1:
+            return next(iter(self._providers.values()))
+        raise GenerationError(
+            f"model '{alias}' names no provider and there are {len(self._providers)} "
+            "providers; set ModelConfig.provider"
+        )
+
+    def limiter_key(self, alias: str) -> str:
+        """``<provider>/<model>``: the identity of a model's throttle, in every process."""
+        return f"{self.provider_for(alias).name}/{self._model(alias).model}"
+
+    def limiter(self, alias: str) -> AIMDLimiter:
+        """The limiter shared by every alias that points at the same provider+model."""
+        key = self.limiter_key(alias)
+        budget = self._model(alias).inference_parameters.max_parallel_requests
+        if key not in self._limiters:
+            self._limiters[key] = AIMDLimiter(budget, name=key)
+        return self._limiters[key]
+
+    def handle(self, alias: str) -> ModelHandle:
+        """The callable handle for model `alias` (clients are created on first use)."""
+        if alias not in self._handles:
+            provider = self.provider_for(alias)
+            key = self.limiter_key(alias)
+            usage = self.usage.setdefault(key, LLMUsage())
+            self._handles[alias] = ModelHandle(
+                self._model(alias), self._client(provider), self.limiter(alias), self._retry, usage
+            )
+        return self._handles[alias]
+
+    def limiters(self) -> dict[str, AIMDLimiter]:
+        """Every limiter created so far, by ``provider/model``."""
+        return dict(self._limiters)
+
+    async def __aenter__(self) -> ModelRegistry:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every client's connection pool.
+
+        Always close a registry when done (or use ``async with``): an unclosed client that
+        is garbage-collected later can break live connections of other clients.
+        """
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        self._handles.clear()
+
+    def _model(self, alias: str) -> ModelConfig:
+        if alias not in self._models:
+            raise GenerationError(f"unknown model alias '{alias}'")
+        return self._models[alias]
+
+    def _client(self, provider: ModelProvider) -> openai.AsyncOpenAI:
+        if provider.name not in self._clients:
+            endpoint = provider.endpoint
+            if provider.provider_type == _MOCK_PROVIDER and not endpoint:
+                if self._mock_endpoint is None:
+                    raise GenerationError(
+                        f"provider '{provider.name}' is a mock provider but no mock server "
+                        "is running"
+                    )
+                endpoint = self._mock_endpoint()
+            if not endpoint:
+                raise GenerationError(f"provider '{provider.name}' has no endpoint")
+            self._clients[provider.name] = openai.AsyncOpenAI(
+                base_url=endpoint,
+                api_key=resolve_api_key(provider) or "not-needed",
+                max_retries=0,  # retries are ours (tenacity), under the limiter
+                timeout=openai.Timeout(120.0, connect=10.0),
+            )
+        return self._clients[provider.name]

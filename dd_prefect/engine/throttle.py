@@ -1,0 +1,128 @@
+"""An AIMD concurrency limiter per provider+model.
+
+The limiter dispenses request slots locally. Its ceiling is its *budget*: by default the
+model's `max_parallel_requests`; the orchestration layer can lease a share of a global
+concurrency limit and hand it over with :meth:`AIMDLimiter.set_budget`. Within the budget
+the window shrinks by half on a 429 (multiplicative decrease, at most once per window of
+requests, so one burst of 429s is one signal), grows by one after a streak of successes as
+long as the window (additive increase), and pauses new requests until a Retry-After has
+passed (cooldown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class AIMDLimiter:
+    """Concurrency window that adapts to 429s; never above its budget, never below 1."""
+
+    def __init__(self, budget: int, *, name: str = "", decrease_factor: float = 0.5) -> None:
+        if budget < 1:
+            raise ValueError("budget must be >= 1")
+        self.name = name
+        self._budget = budget
+        self._window = float(budget)
+        self._factor = decrease_factor
+        self._in_flight = 0
+        self._streak = 0
+        self._cooldown_until = 0.0
+        self._last_decrease_seq = -1
+        self._seq = 0  # number of slots handed out so far
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.stats = {"acquired": 0, "rate_limited": 0, "decreases": 0, "max_in_flight": 0}
+
+    @property
+    def budget(self) -> int:
+        """The ceiling: slots this process may use at most."""
+        return self._budget
+
+    @property
+    def limit(self) -> int:
+        """The current window (slots usable now)."""
+        return max(1, int(self._window))
+
+    @property
+    def in_flight(self) -> int:
+        """Slots held right now."""
+        return self._in_flight
+
+    def set_budget(self, budget: int) -> None:
+        """Change the ceiling (e.g. to a leased share of a global limit)."""
+        self._budget = max(1, budget)
+        self._window = min(self._window, float(self._budget))
+        if self._window < 1:
+            self._window = 1.0
+        self._wake()
+
+    async def acquire(self) -> int:
+        """Wait for a slot; returns a ticket to pass to :meth:`on_rate_limited`."""
+        while True:
+            delay = self._cooldown_until - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            if self._in_flight < self.limit:
+                break
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            except BaseException:
+                # Woken but cancelled: pass the wake-up on so no slot goes unused.
+                if fut.done() and not fut.cancelled():
+                    self._wake()
+                raise
+            finally:
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+        self._in_flight += 1
+        self._seq += 1
+        self.stats["acquired"] += 1
+        self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self._in_flight)
+        return self._seq
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self._in_flight -= 1
+        self._wake()
+
+    def on_success(self) -> None:
+        """Additive increase after a streak as long as the window."""
+        self._streak += 1
+        if self._streak >= self.limit and self._window < self._budget:
+            self._window = min(float(self._budget), self._window + 1.0)
+            self._streak = 0
+            self._wake()
+
+    def on_rate_limited(self, ticket: int, retry_after: float | None = None) -> None:
+        """Multiplicative decrease (once per window of requests) and a cooldown."""
+        self.stats["rate_limited"] += 1
+        self._streak = 0
+        if ticket > self._last_decrease_seq:
+            self._window = max(1.0, self._window * self._factor)
+            self._last_decrease_seq = self._seq
+            self.stats["decreases"] += 1
+        if retry_after:
+            self._cooldown_until = max(self._cooldown_until, time.monotonic() + retry_after)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[int]:
+        """``async with limiter.slot() as ticket:`` holds one slot for the block."""
+        ticket = await self.acquire()
+        try:
+            yield ticket
+        finally:
+            self.release()
+
+    def _wake(self) -> None:
+        free = self.limit - self._in_flight
+        while free > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                free -= 1
