@@ -53,7 +53,7 @@ from dd_prefect.config.seeds import (
     SeedConfig,
 )
 from dd_prefect.config.validation import SEED_PENDING, validate_config
-from dd_prefect.config.workflow_spec import StageSpec, WorkflowSpec
+from dd_prefect.config.workflow_spec import DatasetSpec, StageSpec, WorkflowSpec, load_spec
 
 __all__ = [
     "SEED_PENDING",
@@ -70,6 +70,7 @@ __all__ = [
     "DataDesignerConfigBuilder",
     "DataDesignerError",
     "DataFrameSeedSource",
+    "DatasetSpec",
     "DatetimeSamplerParams",
     "DropColumnsProcessorConfig",
     "ExpressionColumnConfig",
@@ -101,6 +102,7 @@ __all__ = [
     "UniformSamplerParams",
     "WorkflowSpec",
     "dependency_graph",
+    "load_spec",
     "topological_order",
     "validate_config",
 ]

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from dd_prefect.config.fingerprint import sorted_sets
 from dd_prefect.config.samplers import (
     PARAMS_BY_TYPE,
     TYPE_BY_PARAMS,
@@ -65,6 +66,11 @@ class ColumnConfigBase(BaseModel):
         if not value or value != value.strip():
             raise ValueError("column name must be non-empty, without surrounding whitespace")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sets_sorted(cls, data: Any) -> Any:
+        return sorted_sets(data)
 
     @field_validator("column_type", mode="before", check_fields=False)
     @classmethod

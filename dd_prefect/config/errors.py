@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -48,14 +49,52 @@ class ConfigValidationError(DataDesignerError, ValueError):
 
 
 def config_error_from(
-    exc: ValidationError, *, column: str | None = None, field: str | None = None
+    exc: ValidationError,
+    *,
+    column: str | None = None,
+    field: str | None = None,
+    data: Any = None,
 ) -> ConfigValidationError:
     """A pydantic ValidationError as a ConfigValidationError naming the column or field.
 
+    With `data` (the input that failed), an error inside a named stage or column of it
+    names that stage and column, and its field is given from there on.
     Input values are left out of the message: they may hold something secret.
     """
     issues = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        issues.append(ConfigIssue(err["msg"], column=column, field=loc or field))
+        loc = [p for p in err["loc"] if not str(p).startswith("function-")]
+        stage, named_column, start = _names_along(loc, data)
+        loc_text = ".".join(str(p) for p in loc[start:])
+        issues.append(
+            ConfigIssue(
+                err["msg"], column=named_column or column, stage=stage, field=loc_text or field
+            )
+        )
     return ConfigValidationError(issues)
+
+
+def _names_along(loc: list[Any], data: Any) -> tuple[str | None, str | None, int]:
+    """The stage and column names met following `loc` through `data`, and where loc goes on."""
+    stage = column = None
+    start = 0
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            owner = loc[i - 1] if i else None
+            if owner not in ("stages", "columns"):
+                continue
+            name = node.get("name") if isinstance(node, dict) else None
+            if not isinstance(name, str):
+                break
+            if owner == "stages":
+                stage = name
+            else:
+                column = name
+            start = i + 1
+        else:
+            break
+    return stage, column, start

@@ -17,6 +17,23 @@ def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
+def sorted_sets(value: Any) -> Any:
+    """`value` with every set in it (through dicts, lists and tuples) as a sorted list.
+
+    A set's order changes with PYTHONHASHSEED; config models store sets they are given
+    this way, so the config dumps, writes and fingerprints alike in every process.
+    """
+    if isinstance(value, set | frozenset):
+        return sorted((sorted_sets(v) for v in value), key=canonical_json)
+    if isinstance(value, dict):
+        return {k: sorted_sets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sorted_sets(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(sorted_sets(v) for v in value)
+    return value
+
+
 def digest(data: Any) -> str:
     """sha256 hex digest of the canonical JSON of `data`."""
     return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()

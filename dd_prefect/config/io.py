@@ -26,11 +26,26 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+class _SafeDumper(yaml.SafeDumper):
+    """yaml's SafeDumper, but strings holding U+0085 (NEL) are written double-quoted.
+
+    PyYAML writes a NEL unescaped in other styles and reads it back as a line break.
+    """
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if "\x85" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_SafeDumper.add_representer(str, _represent_str)
+
+
 def dump_text(data: Any, fmt: str) -> str:
     """`data` as YAML or JSON text."""
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return yaml.dump(data, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True)
 
 
 def dump_file(data: Any, path: str | Path) -> Path:

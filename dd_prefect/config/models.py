@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dd_prefect.config.fingerprint import sorted_sets
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_NAME = re.compile(r"secret:[a-z0-9][a-z0-9-]*")
@@ -63,6 +65,11 @@ class ChatCompletionInferenceParams(BaseModel):
     max_parallel_requests: int = Field(default=4, ge=1)
     timeout: float | None = Field(default=None, gt=0)
     extra_body: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sets_sorted(cls, data: Any) -> Any:
+        return sorted_sets(data)
 
 
 class ModelConfig(BaseModel):

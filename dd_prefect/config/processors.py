@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dd_prefect.config.fingerprint import sorted_sets
 
 
 class _Processor(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sets_sorted(cls, data: Any) -> Any:
+        return sorted_sets(data)
 
     @field_validator("name")
     @classmethod

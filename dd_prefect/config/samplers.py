@@ -8,9 +8,11 @@ every problem at once and names the column.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dd_prefect.config.fingerprint import sorted_sets
 
 
 class SamplerType(StrEnum):
@@ -31,6 +33,11 @@ class SamplerType(StrEnum):
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sets_sorted(cls, data: Any) -> Any:
+        return sorted_sets(data)
 
 
 class CategorySamplerParams(_Params):

@@ -69,7 +69,10 @@ class LocalFileSeedSource(BaseModel):
 
     def files(self) -> list[Path]:
         """Matching files, sorted, so every process reads them in the same order."""
-        pattern = str(Path(self.path).expanduser())
+        try:
+            pattern = str(Path(self.path).expanduser())
+        except RuntimeError:  # "~someone/..." for a user with no home: matches nothing
+            pattern = self.path
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         return [Path(m) for m in matches if Path(m).is_file()]
 

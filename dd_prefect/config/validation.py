@@ -84,20 +84,23 @@ def validate_config(
 
     names = {c.name for c in config.columns}
     known = names | (known_seed or set())
-    for column in config.columns:
+    # Columns whose templates don't parse (reported above) have unknown references.
+    parsed = [c for c in config.columns if _templates_parse(c)]
+    for column in parsed:
         if column.name in column.required_columns():
             add("references itself", column=column.name)
     if known_seed is not None:
-        for column in config.columns:
+        for column in parsed:
             missing = column.required_columns() - known - {column.name}
             for ref in sorted(missing):
                 add(f"references unknown column '{ref}'", column=column.name)
+        for column in config.columns:
             if isinstance(column, SeedDatasetColumnConfig) and column.name not in known_seed:
                 add(
                     "is declared as a seed-dataset column but the seed has no such column",
                     column=column.name,
                 )
-    if cycle := find_cycle(dependency_graph(config.columns)):
+    if cycle := find_cycle(dependency_graph(parsed)):
         add("dependency cycle: " + " -> ".join(cycle), column=cycle[0])
 
     _check_processors(config, known if known_seed is not None else None, add)
@@ -105,6 +108,14 @@ def validate_config(
     if issues and raise_on_error:
         raise ConfigValidationError(issues)
     return issues
+
+
+def _templates_parse(column: ColumnConfigBase) -> bool:
+    try:
+        column.required_columns()
+    except jinja2.TemplateSyntaxError:
+        return False
+    return True
 
 
 def _own_seed_columns(config: DataDesignerConfig, add) -> set[str] | None:
@@ -169,7 +180,7 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add) -> 
         module, _, attr = column.function.partition(":")
         try:
             target = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # a user module may fail at import with any error
             add(f"cannot import function '{column.function}': {exc}", column=column.name)
         else:
             if not callable(target):
@@ -220,7 +231,12 @@ def _sampler_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -
         except ValueError as exc:
             out.append(f"datetime start/end must be ISO dates: {exc}")
         else:
-            if not start < end:
+            if (start.utcoffset() is None) != (end.utcoffset() is None):
+                out.append(
+                    "datetime start and end must both have a time zone or both have none "
+                    f"(got {p.start} .. {p.end})"
+                )
+            elif not start < end:
                 out.append(f"datetime needs start < end (got {p.start} .. {p.end})")
     elif isinstance(p, TimeDeltaSamplerParams):
         if not p.dt_min < p.dt_max:

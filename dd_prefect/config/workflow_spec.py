@@ -86,7 +86,9 @@ class StageSpec(BaseModel):
 class WorkflowSpec(BaseModel):
     """A named run: model providers and configs shared by its stages, run config, stages."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Errors never echo the input: a literal api key given to a provider by mistake is
+    # rejected, and must not reach a log through this (outermost) model's error text.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str
     model_providers: list[ModelProvider] = Field(default_factory=list)
@@ -103,7 +105,7 @@ class WorkflowSpec(BaseModel):
         try:
             spec = cls.model_validate(data)
         except ValidationError as exc:
-            raise config_error_from(exc) from None
+            raise config_error_from(exc, data=data) from None
         spec.validate_spec()
         return spec
 
@@ -220,10 +222,66 @@ def selected_output_columns(
 
 
 __all__ = [
+    "DatasetSpec",
     "StageSpec",
     "WorkflowSpec",
     "name_problem",
     "output_problem",
     "selected_output_columns",
     "stage_problems",
+    "load_spec",
 ]
+
+
+class DatasetSpec(BaseModel):
+    """A YAML-loadable single dataset: one config, its providers, run config and size.
+
+    A plain config file (top-level ``columns``) loads as a DatasetSpec named after the file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "dataset"
+    model_providers: list[ModelProvider] = Field(default_factory=list)
+    run_config: RunConfig = Field(default_factory=RunConfig)
+    num_records: int | None = Field(default=None, ge=0)
+    config: DataDesignerConfig
+
+    def validate_spec(self) -> None:
+        """Raise ConfigValidationError listing every problem in the spec."""
+        issues: list[ConfigIssue] = []
+        if problem := name_problem(self.name, "dataset"):
+            issues.append(ConfigIssue(problem, field="name"))
+        if self.config.seed_config is None and self.num_records is None:
+            issues.append(
+                ConfigIssue("num_records is required without a seed dataset", field="num_records")
+            )
+        issues += validate_config(self.config, raise_on_error=False)
+        if issues:
+            raise ConfigValidationError(issues)
+
+
+def load_spec(path: str | Path) -> WorkflowSpec | DatasetSpec:
+    """Load a workflow spec (has ``stages``), a dataset spec (has ``config``) or a plain
+    config file, and validate it; errors name the stage, column or field at fault."""
+    path = Path(path)
+    try:
+        data = load_file(path)
+    except FileNotFoundError:
+        raise ConfigValidationError([ConfigIssue(f"spec file {path} does not exist")]) from None
+    except Exception as exc:  # YAML/JSON syntax
+        raise ConfigValidationError([ConfigIssue(f"cannot parse {path}: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise ConfigValidationError([ConfigIssue(f"{path} does not hold a mapping")])
+    if "stages" in data:
+        cls: type[WorkflowSpec] | type[DatasetSpec] = WorkflowSpec
+    else:
+        cls = DatasetSpec
+        if "config" not in data:
+            data = {"name": path.stem, "config": data}
+    try:
+        spec = cls.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from(exc) from None
+    spec.validate_spec()
+    return spec

@@ -1,0 +1,1 @@
+"""Datasets and stages on disk: layouts, metadata, resume decisions, results. No Prefect."""
