@@ -175,6 +175,7 @@ class DataDesigner:
     def check_providers(self, config: DataDesignerConfig) -> None:
         """Every LLM column's model resolves to a provider here (else ConfigValidationError)."""
         names = {p.name for p in self.model_providers}
+        known = ", ".join(sorted(names)) or "none"
         issues = []
         for model in config.model_configs:
             used = any(getattr(c, "model_alias", None) == model.alias for c in config.columns)
@@ -184,7 +185,7 @@ class DataDesigner:
                 issues.append(
                     ConfigIssue(
                         f"model '{model.alias}' names provider '{model.provider}', which is not "
-                        f"among DataDesigner's model_providers ({', '.join(sorted(names)) or 'none'})",
+                        f"among DataDesigner's model_providers ({known})",
                         field="model_configs",
                     )
                 )

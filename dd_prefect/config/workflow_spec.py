@@ -225,11 +225,11 @@ __all__ = [
     "DatasetSpec",
     "StageSpec",
     "WorkflowSpec",
+    "load_spec",
     "name_problem",
     "output_problem",
     "selected_output_columns",
     "stage_problems",
-    "load_spec",
 ]
 
 

@@ -30,7 +30,9 @@ from dd_prefect.config.columns import (
     SeedDatasetColumnConfig,
 )
 from dd_prefect.config.dag import topological_order
+from dd_prefect.config.processors import SchemaTransformProcessorConfig
 from dd_prefect.config.run_config import RunConfig
+from dd_prefect.config.samplers import PersonSamplerParams
 from dd_prefect.config.validation import validate_config
 from dd_prefect.engine.cells import (
     LLMCell,
@@ -189,18 +191,37 @@ class DatasetGenerator:
     def write(self, result: RowGroupResult, output_dir: Path) -> dict[str, str]:
         """Write a row group's files; returns their paths relative to `output_dir`."""
         name = batch_file_name(result.index)
+        types, json_columns = self._arrow_types(), self._json_columns()
         files = {}
         main = Path(PARQUET_DIR) / name
-        write_parquet(to_table(result.frame, types=self._arrow_types()), output_dir / main)
+        write_parquet(
+            to_table(result.frame, json_columns=json_columns, types=types), output_dir / main
+        )
         files["main"] = str(main)
+        processors = {p.name: p for p in self.config.processors}
         for proc, frame in result.processor_frames.items():
             rel = Path(PROCESSORS_DIR) / proc / name
-            write_parquet(to_table(frame, types=self._arrow_types()), output_dir / rel)
+            config = processors.get(proc)
+            if isinstance(config, SchemaTransformProcessorConfig):
+                # Its columns are the template's keys, not the config's columns.
+                table = to_table(
+                    frame,
+                    json_columns=[
+                        k for k, v in config.template.items() if isinstance(v, dict | list)
+                    ],
+                    types={
+                        k: pa.string() for k, v in config.template.items() if isinstance(v, str)
+                    },
+                )
+            else:
+                table = to_table(frame, json_columns=json_columns, types=types)
+            write_parquet(table, output_dir / rel)
             files[f"processor:{proc}"] = str(rel)
         if result.dropped_frame is not None and len(result.dropped_frame.columns):
             rel = Path(DROPPED_DIR) / name
             write_parquet(
-                to_table(result.dropped_frame, types=self._arrow_types()), output_dir / rel
+                to_table(result.dropped_frame, json_columns=json_columns, types=types),
+                output_dir / rel,
             )
             files["dropped"] = str(rel)
         return files
@@ -423,6 +444,15 @@ class DatasetGenerator:
             ):
                 frame[column.name] = frame[column.name].astype(object)
         return frame
+
+    def _json_columns(self) -> list[str]:
+        """Columns stored as JSON text in every file, even when a row group has no value."""
+        return [
+            c.name
+            for c in self.config.columns
+            if isinstance(c, LLMStructuredColumnConfig | LLMJudgeColumnConfig)
+            or (isinstance(c, SamplerColumnConfig) and isinstance(c.params, PersonSamplerParams))
+        ]
 
     def _arrow_types(self) -> dict[str, pa.DataType]:
         types: dict[str, pa.DataType] = {}

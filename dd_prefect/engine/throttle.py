@@ -52,11 +52,16 @@ class AIMDLimiter:
         return self._in_flight
 
     def set_budget(self, budget: int) -> None:
-        """Change the ceiling (e.g. to a leased share of a global limit)."""
+        """Change the ceiling (e.g. to a leased share of a global limit).
+
+        A window held down only by the old ceiling follows the new one; a window shrunk
+        by 429s keeps its learned size (and grows back additively, up to the new ceiling).
+        """
+        at_ceiling = self._window >= self._budget
         self._budget = max(1, budget)
-        self._window = min(self._window, float(self._budget))
-        if self._window < 1:
-            self._window = 1.0
+        if at_ceiling:
+            self._window = float(self._budget)
+        self._window = max(1.0, min(self._window, float(self._budget)))
         self._wake()
 
     async def acquire(self) -> int:
