@@ -1,6 +1,6 @@
 """Prefect global concurrency limits as the LLM throttle shared by every worker.
 
-One limit per provider+model, named ``dd-prefect/<provider>/<model>``, created on first
+One limit per provider+model, named ``dd-prefect:<provider>:<model>``, created on first
 use with ``limit = max_parallel_requests`` (an existing limit, e.g. set by an operator, is
 respected). Acquiring from inside a task run costs ~2 s on Prefect's SQLite server, so a
 process leases its share once per run and hands it to the engine's AIMD limiter, which
@@ -31,8 +31,14 @@ logger = logging.getLogger("dd_prefect.throttle")
 
 
 def limit_name(limiter_key: str) -> str:
-    """The global concurrency limit's name for ``<provider>/<model>``."""
-    return "dd-prefect/" + re.sub(r"[^A-Za-z0-9._/-]", "-", limiter_key)
+    """The global concurrency limit's name for ``<provider>/<model>``.
+
+    Prefect forbids ``/ % & > <`` in limit names: ``openai/meta/llama-3`` becomes
+    ``dd-prefect:openai:meta_llama-3``.
+    """
+    provider, _, model = limiter_key.partition("/")
+    clean = [re.sub(r"[/%&><\s]", "_", part) for part in (provider, model)]
+    return "dd-prefect:" + ":".join(clean)
 
 
 @dataclass
