@@ -148,7 +148,14 @@ class WorkflowSpec(BaseModel):
             issues += validate_config(
                 config, seed_columns=seed_columns, stage=stage.name, raise_on_error=False
             )
-            input_columns = selected_output_columns(stage, config, input_columns, index == 0)
+            input_columns = selected_output_columns(
+                config,
+                input_columns=input_columns,
+                output_processors=stage.output_processors,
+                output=stage.output,
+                has_callback=stage.on_success is not None,
+                first=index == 0,
+            )
         if issues:
             raise ConfigValidationError(issues)
 
@@ -188,13 +195,16 @@ def stage_problems(
 
 
 def selected_output_columns(
-    stage: StageSpec,
     config: DataDesignerConfig,
+    *,
     input_columns: set[str] | None,
+    output_processors: list[Any],
+    output: str,
+    has_callback: bool,
     first: bool,
 ) -> set[str] | None:
     """Columns of what a stage hands to the next one, or None when it can't be known."""
-    if stage.on_success is not None:
+    if has_callback:
         return None
     if first:
         input_columns = set()
@@ -208,13 +218,13 @@ def selected_output_columns(
     columns = set(input_columns)
     for column in config.columns:
         (columns.discard if column.drop else columns.add)(column.name)
-    processors = {p.name: p for p in [*config.processors, *stage.output_processors]}
+    processors = {p.name: p for p in [*config.processors, *output_processors]}
     for processor in processors.values():
         if isinstance(processor, DropColumnsProcessorConfig):
             for pattern in processor.column_names:
                 columns -= set(fnmatch.filter(sorted(columns), pattern))
-    if stage.output.startswith("processor:"):
-        selected = processors.get(stage.output.removeprefix("processor:"))
+    if output.startswith("processor:"):
+        selected = processors.get(output.removeprefix("processor:"))
         if isinstance(selected, SchemaTransformProcessorConfig):
             return set(selected.template)
         return None

@@ -171,6 +171,7 @@ class DatasetGenerator:
                 seed=self.run_config.seed,
                 fingerprint=self.fingerprint,
             )
+        dtypes = frame.dtypes.to_dict()
         records: list[dict[str, Any]] = (
             frame.to_dict("records") if len(frame.columns) else [{} for _ in range(num_rows)]
         )
@@ -181,7 +182,7 @@ class DatasetGenerator:
         for segment in self._plan:
             await self._run_segment(segment, records, failed, start, errors, samples)
 
-        result = self._finish(index, start, num_rows, records, failed, errors, samples)
+        result = self._finish(index, start, num_rows, records, failed, errors, samples, dtypes)
         result.duration = time.perf_counter() - began
         if output_dir is not None:
             result.files = self.write(result, Path(output_dir))
@@ -394,13 +395,20 @@ class DatasetGenerator:
 
     # -- assembling the output ------------------------------------------------------------
 
-    def _finish(self, index, start, requested, records, failed, errors, samples) -> RowGroupResult:
+    def _finish(
+        self, index, start, requested, records, failed, errors, samples, dtypes
+    ) -> RowGroupResult:
         generated = [c for c in self.order if is_row_wise(c) or isinstance(c, CustomColumnConfig)]
         keep_null = self.run_config.on_cell_error == "null"
         kept = [i for i, f in enumerate(failed) if keep_null or not f]
         rows = [records[i] for i in kept]
         names = self._output_columns()
-        frame = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame(columns=names)
+        if rows:
+            frame = pd.DataFrame(rows, columns=names)
+        else:  # no value to infer types from: seed and sampler columns keep theirs
+            frame = pd.DataFrame(columns=names).astype(
+                {c: t for c, t in dtypes.items() if c in names}
+            )
         if keep_null:
             for column in generated:
                 frame[f"{column.name}__error"] = pd.Series(

@@ -163,28 +163,55 @@ class ModelHandle:
         kwargs = dict(self._base_kwargs, messages=messages)
         if response_format is not None:
             kwargs["response_format"] = response_format
+        try:
+            # The first attempt is made directly: tenacity is only set up once it failed.
+            response = await self._attempt(kwargs)
+        except Exception as exc:
+            if not _transient(exc) or self.retry.max_retries < 1:
+                self.usage.failures[failure_kind(exc)] += 1
+                raise
+            try:
+                response = await self._retry(kwargs, exc)
+            except Exception as final:
+                self.usage.failures[failure_kind(final)] += 1
+                raise
+        if response.usage is not None:
+            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
+            self.usage.completion_tokens += response.usage.completion_tokens or 0
+        return response.choices[0].message.content or ""
+
+    async def _attempt(self, kwargs: dict[str, Any]) -> Any:
+        """One request under a limiter slot; a 429 shrinks the window."""
+        limiter = self.limiter
+        ticket = await limiter.acquire()
+        try:
+            self.usage.requests += 1
+            try:
+                response = await self.client.chat.completions.create(**kwargs)
+            except openai.RateLimitError as exc:
+                limiter.on_rate_limited(ticket, _retry_after(exc))
+                raise
+            limiter.on_success()
+            return response
+        finally:
+            limiter.release()
+
+    async def _retry(self, kwargs: dict[str, Any], first: Exception) -> Any:
+        """Retries after a transient failure `first` (attempt 1), with tenacity."""
         retrying = AsyncRetrying(
             retry=retry_if_exception(_transient),
             stop=stop_after_attempt(self.retry.max_retries + 1),
             wait=self._wait,
             reraise=True,
         )
+        failed: list[Exception] = [first]
         async for attempt in retrying:
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.usage.retries += 1
-                async with self.limiter.slot() as ticket:
-                    self.usage.requests += 1
-                    try:
-                        response = await self.client.chat.completions.create(**kwargs)
-                    except openai.RateLimitError as exc:
-                        self.limiter.on_rate_limited(ticket, _retry_after(exc))
-                        raise
-                    self.limiter.on_success()
-        if response.usage is not None:
-            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
-            self.usage.completion_tokens += response.usage.completion_tokens or 0
-        return response.choices[0].message.content or ""
+                if failed:  # attempt 1 already happened: hand tenacity its outcome
+                    raise failed.pop()
+                self.usage.retries += 1
+                return await self._attempt(kwargs)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception() if state.outcome else None

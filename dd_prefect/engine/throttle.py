@@ -12,6 +12,7 @@ passed (cooldown).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ class AIMDLimiter:
         self._last_decrease_seq = -1
         self._seq = 0  # number of slots handed out so far
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._woken = 0  # waiters woken for a free slot that have not run yet
         self.stats = {"acquired": 0, "rate_limited": 0, "decreases": 0, "max_in_flight": 0}
 
     @property
@@ -65,26 +67,42 @@ class AIMDLimiter:
         self._wake()
 
     async def acquire(self) -> int:
-        """Wait for a slot; returns a ticket to pass to :meth:`on_rate_limited`."""
+        """Wait for a slot; returns a ticket to pass to :meth:`on_rate_limited`.
+
+        Waiters are served in arrival order: a slot freed for a waiter stays reserved for it
+        until it runs, so a request arriving in between queues behind it.
+        """
+        waited = False
         while True:
-            delay = self._cooldown_until - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            if self._in_flight < self.limit:
+            if self._cooldown_until:
+                delay = self._cooldown_until - time.monotonic()
+                if delay > 0:
+                    try:
+                        await asyncio.sleep(delay)
+                    finally:
+                        # Over (or this task was cancelled): queued waiters may go now.
+                        self._wake()
+                    continue
+            if self._in_flight + self._woken < self.limit:
                 break
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
+            if waited:  # woken, but the window shrank meanwhile: keep its place
+                self._waiters.appendleft(fut)
+            else:
+                self._waiters.append(fut)
             try:
                 await fut
             except BaseException:
-                # Woken but cancelled: pass the wake-up on so no slot goes unused.
                 if fut.done() and not fut.cancelled():
+                    # Woken but cancelled before it ran: pass the slot on.
+                    self._woken -= 1
                     self._wake()
+                else:
+                    with contextlib.suppress(ValueError):  # _wake may have dropped it
+                        self._waiters.remove(fut)
                 raise
-            finally:
-                if fut in self._waiters:
-                    self._waiters.remove(fut)
+            self._woken -= 1
+            waited = True
         self._in_flight += 1
         self._seq += 1
         self.stats["acquired"] += 1
@@ -125,9 +143,10 @@ class AIMDLimiter:
             self.release()
 
     def _wake(self) -> None:
-        free = self.limit - self._in_flight
+        free = self.limit - self._in_flight - self._woken
         while free > 0 and self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
+                self._woken += 1
                 free -= 1

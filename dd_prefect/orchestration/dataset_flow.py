@@ -25,7 +25,7 @@ from prefect.logging import get_run_logger
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import LLMUsage
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
-from dd_prefect.orchestration.throttle import global_throttle
+from dd_prefect.orchestration.throttle import global_throttle, no_throttle
 from dd_prefect.workflow.dataset import (
     DatasetCreationResults,
     DatasetLayout,
@@ -157,7 +157,7 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
 
     try:
         aliases = sorted({c.model_alias for c in run.generator.config.columns if c.is_llm})
-        throttle = global_throttle(models, aliases) if run.use_global_throttle else _no_throttle()
+        throttle = global_throttle(models, aliases) if run.use_global_throttle else no_throttle()
         async with throttle:
             tasks = [asyncio.ensure_future(one(*g)) for g in groups]
             try:
@@ -229,14 +229,6 @@ async def run_create_flow(run: DatasetRun, *, retries: int = 0) -> DatasetCreati
     finally:
         _PENDING.pop(run.token, None)
     return DatasetCreationResults(run.base_dir)
-
-
-class _no_throttle:
-    async def __aenter__(self) -> dict:
-        return {}
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
 
 
 def _fill(metadata: DatasetMetadata, records: dict[int, RowGroupRecord], groups) -> None:

@@ -132,3 +132,9 @@ async def _renew(client, leases: list[Lease]) -> None:
                 await client.renew_concurrency_lease(lease.lease_id, lease_duration=LEASE_SECONDS)
             except Exception as exc:  # keep going: the next renewal may succeed
                 logger.warning("could not renew lease on %s: %s", lease.name, exc)
+
+
+@contextlib.asynccontextmanager
+async def no_throttle() -> AsyncIterator[dict]:
+    """Stand-in for :func:`global_throttle` when the local limiter alone governs."""
+    yield {}
