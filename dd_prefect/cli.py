@@ -24,10 +24,11 @@ _EXIT_FAILED = 1
 
 def _quiet_prefect_defaults(verbose: bool) -> None:
     # Set before Prefect is imported: no telemetry (no network here) and, unless asked,
-    # only warnings from Prefect's console logger (the CLI draws its own progress).
+    # nothing from Prefect's console handler: the CLI draws its own progress and prints
+    # one line on failure. Run logs still go to the Prefect server (and its UI).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "-n", "--num-records", type=int, default=None, help="override a dataset spec's num_records"
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's INFO logs")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
 
     validate = sub.add_parser("validate", help="check a spec without generating anything")
     validate.add_argument("spec", type=Path)
@@ -89,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _error(message: str) -> None:
-    print(f"dd-prefect: error: {message}", file=sys.stderr)
+    # One line, always: some messages (a YAML parser's, with its excerpt) span several.
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"dd-prefect: error: {line}", file=sys.stderr)
 
 
 def _load(path: Path) -> Any:

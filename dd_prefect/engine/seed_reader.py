@@ -26,6 +26,7 @@ from dd_prefect.config.seeds import (
     SeedConfig,
     seed_file_format,
 )
+from dd_prefect.engine.parquet_io import read_parquet
 from dd_prefect.engine.randomness import block_rng
 
 SHUFFLE_STREAM = "__seed_shuffle__"
@@ -45,7 +46,7 @@ def read_seed_file(path: Path) -> pd.DataFrame:
         raise ValueError(f"seed file {str(path)!r}: {exc}") from exc
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path)
+            return read_parquet([path])  # decodes nested columns stored as JSON text
         if fmt == "csv":
             return pd.read_csv(path)
         if path.stat().st_size == 0:

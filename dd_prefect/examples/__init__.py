@@ -1,0 +1,1 @@
+"""Example callbacks and workflows used by the bundled flows and specs."""

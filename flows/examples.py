@@ -1,0 +1,55 @@
+"""Deployment entrypoints for the example workflows, written with the builder API.
+
+With no `endpoint` they use the bundled mock LLM server; give an OpenAI-compatible
+endpoint, a model and the NAME of the environment variable holding its key to go live.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+import dd_prefect.config as dd
+from dd_prefect.examples import workflows
+from dd_prefect.interface import DataDesigner
+from dd_prefect.orchestration.deployment_flows import effective_resume
+from dd_prefect.workflow.resume import ResumeMode
+
+
+@flow(name="dd-prefect-doc-qa", persist_result=False)
+async def doc_qa(
+    num_records: int = 40,
+    resume: ResumeMode = ResumeMode.IF_POSSIBLE,
+    artifact_path: str = "artifacts",
+    endpoint: str | None = None,
+    model: str = "mock-model",
+    api_key_env: str | None = None,
+) -> dict[str, int]:
+    """Passages -> question/answer drafts -> chatml training records."""
+    designer = DataDesigner(
+        artifact_path=artifact_path,
+        model_providers=[workflows.provider(endpoint, api_key_env)],
+        run_config=dd.RunConfig(buffer_size=20),
+    )
+    workflow = workflows.doc_qa(designer, model, num_records, workflows.PASSAGES)
+    results = await workflow.arun(resume=effective_resume(resume))
+    return {name: result.actual_records for name, result in results.items()}
+
+
+@flow(name="dd-prefect-personas", persist_result=False)
+async def personas(
+    num_personas: int = 20,
+    resume: ResumeMode = ResumeMode.IF_POSSIBLE,
+    artifact_path: str = "artifacts",
+    endpoint: str | None = None,
+    model: str = "mock-model",
+    api_key_env: str | None = None,
+) -> dict[str, int]:
+    """Personas -> conversations (x5) -> judged conversations."""
+    designer = DataDesigner(
+        artifact_path=artifact_path,
+        model_providers=[workflows.provider(endpoint, api_key_env)],
+        run_config=dd.RunConfig(buffer_size=50),
+    )
+    workflow = workflows.personas(designer, model, num_personas)
+    results = await workflow.arun(resume=effective_resume(resume))
+    return {name: result.actual_records for name, result in results.items()}
