@@ -74,6 +74,7 @@ class StageSpec(BaseModel):
     allow_empty: bool = False
     sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
     selection_strategy: SelectionStrategy | None = None
+    review: bool = False
 
     @field_validator("on_success")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import shutil
 import time
 import uuid
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.flow_runs import apause_flow_run
 from prefect.logging import get_run_logger
+from pydantic import BaseModel, Field
 
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
 from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
@@ -103,6 +106,7 @@ class CompositeWorkflow:
         allow_empty: bool = False,
         sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED,
         selection_strategy: IndexRange | PartitionBlock | None = None,
+        review: bool = False,
     ) -> CompositeWorkflow:
         """Append a stage (validated now, nothing written); returns the workflow.
 
@@ -113,6 +117,8 @@ class CompositeWorkflow:
         - `output_processors`: run as a second pass over the main output.
         - `output`: ``"final"`` or ``"processor:<name>"`` (a callback's path wins).
         - `allow_empty`: an empty output completes the stage and skips the later ones.
+        - `review`: pause the workflow after this stage until someone approves it, or
+          gives an override path for its output, in the Prefect UI (a human review gate).
         """
         self._stages.append(
             make_stage(
@@ -127,6 +133,7 @@ class CompositeWorkflow:
                 allow_empty=allow_empty,
                 sampling_strategy=sampling_strategy,
                 selection_strategy=selection_strategy,
+                review=review,
             )
         )
         return self
@@ -445,6 +452,10 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
         assert output is not None
         if entry.status == "completed_empty":
             empty_upstream = stage.name
+        if stage.review and entry.status == "completed":
+            decision = await _review(stage, reuse, entry)
+            if decision.override_path:
+                plan.overrides[stage.name] = Path(decision.override_path).resolve()
         override = plan.overrides.get(stage.name)
         entry.override_path = layout.rel(override) if override else None
         layout.write(metadata)
@@ -455,6 +466,51 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
         upstream_fp = (
             fingerprint if override is None else digest([fingerprint, _files_digest(override)])
         )
+
+
+class ReviewDecision(BaseModel):
+    """The form a reviewer fills in the Prefect UI when a stage waits for review."""
+
+    approve: bool = Field(
+        default=True, description="Continue with the stage's output (or the override)."
+    )
+    override_path: str | None = Field(
+        default=None,
+        description="A parquet file or directory to seed the next stages from instead.",
+    )
+    note: str | None = Field(default=None, description="Why (kept in workflow metadata).")
+
+
+REVIEW_TIMEOUT = int(os.environ.get("DD_PREFECT_REVIEW_TIMEOUT", str(7 * 24 * 3600)))
+REVIEW_POLL_SECONDS = int(os.environ.get("DD_PREFECT_REVIEW_POLL_SECONDS", "5"))
+
+
+async def _review(stage: Stage, reused: bool, entry: StageMetadata) -> ReviewDecision:
+    """Pause the workflow flow run until a reviewer answers (a reused stage keeps the
+    decision recorded in its metadata)."""
+    recorded = (entry.model_extra or {}).get("review")
+    if reused and recorded:
+        return ReviewDecision.model_validate(recorded)
+    get_run_logger().info(
+        "stage '%s' is waiting for review: resume this flow run in the Prefect UI to approve "
+        "it, or give an override_path for its output",
+        stage.name,
+    )
+    decision = await apause_flow_run(
+        wait_for_input=ReviewDecision,
+        timeout=REVIEW_TIMEOUT,
+        poll_interval=REVIEW_POLL_SECONDS,
+        key=f"review-{stage.name}",
+    )
+    if not decision.approve:
+        raise WorkflowError(
+            f"stage '{stage.name}' was rejected in review"
+            + (f": {decision.note}" if decision.note else "")
+        )
+    if decision.override_path:
+        require_parquet(Path(decision.override_path), f"stage '{stage.name}': review override")
+    entry.review = decision.model_dump()
+    return decision
 
 
 def _decide(stage, before, fingerprint, forced, layout) -> tuple[bool, bool, str]:
@@ -599,6 +655,7 @@ def workflow_from_spec(designer: DataDesigner, spec: WorkflowSpec) -> CompositeW
             allow_empty=stage.allow_empty,
             sampling_strategy=stage.sampling_strategy,
             selection_strategy=stage.selection_strategy,
+            review=stage.review,
         )
     return workflow
 

@@ -47,6 +47,7 @@ class Stage:
     allow_empty: bool = False
     sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
     selection_strategy: IndexRange | PartitionBlock | None = None
+    review: bool = False
 
     @property
     def callback_name(self) -> str | None:
@@ -72,6 +73,7 @@ def make_stage(
     allow_empty: bool,
     sampling_strategy: SamplingStrategy | str,
     selection_strategy: IndexRange | PartitionBlock | None,
+    review: bool = False,
 ) -> Stage:
     """Validate a stage definition and build it (the builder is deep-copied).
 
@@ -104,6 +106,8 @@ def make_stage(
         )
     if not isinstance(allow_empty, bool):
         problems.append(f"allow_empty must be a bool, got {type(allow_empty).__name__}")
+    if not isinstance(review, bool):
+        problems.append(f"review must be a bool, got {type(review).__name__}")
     try:
         sampling = SamplingStrategy(sampling_strategy)
     except ValueError:
@@ -153,6 +157,7 @@ def make_stage(
         allow_empty=allow_empty,
         sampling_strategy=sampling,
         selection_strategy=copy.deepcopy(selection_strategy),
+        review=review,
     )
 
 
