@@ -27,6 +27,9 @@ def _quiet_prefect_defaults(verbose: bool) -> None:
     # nothing from Prefect's console handler: the CLI draws its own progress and prints
     # one line on failure. Run logs still go to the Prefect server (and its UI).
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A first run in ephemeral mode creates Prefect's database; on a busy machine that
+    # takes longer than Prefect's default 20 s wait for its temporary server.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 

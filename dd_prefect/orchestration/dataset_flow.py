@@ -216,7 +216,12 @@ _PENDING: dict[str, DatasetRun] = {}
 
 
 async def run_create_flow(run: DatasetRun, *, retries: int = 0) -> DatasetCreationResults:
-    """Run :func:`create_dataset_flow` for `run` (in the caller's event loop)."""
+    """Run :func:`create_dataset_flow` for `run` (in the caller's event loop).
+
+    A resume that can't happen (ResumeMode.ALWAYS with nothing compatible) raises here,
+    before a flow run starts: it is bad input, not a failed run.
+    """
+    plan_resume(DatasetLayout(run.base_dir), run.key, run.resume)
     _PENDING[run.token] = run
     try:
         await create_dataset_flow.with_options(retries=retries, retry_delay_seconds=1)(

@@ -69,9 +69,11 @@ async def lease_share(client, name: str, want: int) -> Lease:
     """Lease as many of `want` slots as are free now (at least one; waits for one).
 
     Asks for `want`, halving on HTTP 423 (not enough free); with one slot still refused it
-    waits as long as the server's Retry-After says and tries again.
+    waits as long as the server's Retry-After says and asks for `want` again, so a process
+    that waited gets every slot freed meanwhile, not just one.
     """
-    slots = max(1, want)
+    want = max(1, want)
+    slots = want
     while True:
         try:
             response = await client.increment_concurrency_slots_with_lease(
@@ -85,6 +87,7 @@ async def lease_share(client, name: str, want: int) -> Lease:
                 continue
             retry_after = float(exc.response.headers.get("Retry-After", "1") or 1)
             await asyncio.sleep(min(max(retry_after, 0.2), 5.0))
+            slots = want
             continue
         return Lease(name=name, slots=slots, lease_id=UUID(response.json()["lease_id"]))
 
@@ -93,35 +96,40 @@ async def lease_share(client, name: str, want: int) -> Lease:
 async def global_throttle(models: ModelRegistry, aliases: list[str]) -> AsyncIterator[dict]:
     """Lease this process's share of each model's global limit for the block.
 
-    Each model's limiter gets the leased slots as its budget. Yields {limit name: slots}.
+    Each model's limiter gets the leased slots as its budget (its own budget is restored
+    at the end: a registry may serve later runs). Yields {limit name: slots}.
     """
     keys = sorted({models.limiter_key(alias) for alias in aliases})
     if not keys:
         yield {}
         return
     leases: list[Lease] = []
+    budgets: dict[str, int] = {}
     async with get_client() as client:
+        # Renewing from the start: waiting for one model's slots must not let the lease
+        # already held on another model expire.
+        renewer = asyncio.create_task(_renew(client, leases))
         try:
             for key in keys:
                 alias = next(a for a in aliases if models.limiter_key(a) == key)
                 limiter = models.limiter(alias)
+                budgets[alias] = limiter.budget
                 name = limit_name(key)
                 limit = await ensure_limit(client, name, limiter.budget)
                 lease = await lease_share(client, name, min(limiter.budget, limit))
                 leases.append(lease)
                 limiter.set_budget(lease.slots)
                 logger.info("leased %d of %d slots of %s", lease.slots, limit, name)
-            renewer = asyncio.create_task(_renew(client, leases))
-            try:
-                yield {lease.name: lease.slots for lease in leases}
-            finally:
-                renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
+            yield {lease.name: lease.slots for lease in leases}
         finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
             for lease in leases:
                 with contextlib.suppress(Exception):
                     await client.release_concurrency_slots_with_lease(lease.lease_id)
+            for alias, budget in budgets.items():
+                models.limiter(alias).set_budget(budget)
 
 
 async def _renew(client, leases: list[Lease]) -> None:

@@ -1,0 +1,125 @@
+"""What a create() run shows in Prefect (flow run, task runs, artifacts, logs), and that
+the provider's api key shows up nowhere there nor on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterName,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+
+import dd_prefect.config as dd
+from dd_prefect import DataDesigner
+from tests.integration.create_script import builder
+
+pytestmark = pytest.mark.integration
+
+KEY_ENV = "DD_TEST_KEY"
+KEY = "sk-secret-value-123"
+
+
+@pytest.fixture
+def run_logs_at_info() -> Iterator[None]:
+    """Flow and task run loggers at INFO (the session runs Prefect at WARNING), so the
+    run's own log lines reach the API and can be checked too."""
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+    yield
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.setLevel(level)
+
+
+def files_containing(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+async def test_create_run_in_prefect_and_no_key_anywhere(
+    prefect_server, mock_llm, tmp_path, monkeypatch, run_logs_at_info
+):
+    from prefect.logging.handlers import APILogHandler
+
+    monkeypatch.setenv(KEY_ENV, KEY)
+    name = f"obs-{uuid.uuid4().hex[:8]}"
+    designer = DataDesigner(
+        artifact_path=tmp_path / "artifacts",
+        model_providers=[dd.ModelProvider(name="mock", endpoint=mock_llm.url, api_key=KEY_ENV)],
+        run_config=dd.RunConfig(buffer_size=10, seed=5),
+    )
+    results = await designer.acreate(builder(8), num_records=30, dataset_name=name)
+    assert results.count_records() == 30
+    await APILogHandler.aflush()
+
+    # The mock got the key on every request (sent as a bearer token).
+    stats = mock_llm.stats()
+    assert stats["requests"] == 60
+    assert stats["auth"] == {hashlib.sha256(KEY.encode()).hexdigest()[:12]: 60}
+
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+        assert len(flow_runs) == 1
+        flow_run = flow_runs[0]
+        assert flow_run.name == name
+        assert flow_run.state is not None and flow_run.state.is_completed()
+        assert (await client.read_flow(flow_run.flow_id)).name == "dd-prefect-create"
+        assert set(flow_run.parameters) == {
+            "dataset_name",
+            "num_records",
+            "resume",
+            "config_fingerprint",
+            "run_token",
+        }
+        assert flow_run.parameters["dataset_name"] == name
+        assert flow_run.parameters["num_records"] == 30
+
+        # One task run per row group, none per cell.
+        task_runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+        )
+        assert sorted(t.name for t in task_runs) == [f"row-group-{i}" for i in range(3)]
+        assert all(t.state is not None and t.state.is_completed() for t in task_runs)
+
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+        by_key = {a.key: a for a in artifacts}
+        progress = by_key[f"{name}-progress"]
+        assert progress.type == "progress" and float(progress.data) == 100.0
+        summary = by_key[f"{name}-summary"]
+        assert summary.type == "table"
+        table = json.loads(summary.data) if isinstance(summary.data, str) else summary.data
+        rows = {row["item"]: row for row in table}
+        for column in ("topic", "n", "question", "answer"):
+            assert rows[f"column {column}"]["value"] == 30
+        assert rows["records"]["value"] == 30
+        assert rows["LLM mock/mock-model"]["value"] == 60
+
+        logs = await client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]))
+        )
+        assert any(f"dataset '{name}'" in log.message for log in logs)  # logs did arrive
+
+        shown = [flow_run, *task_runs, *artifacts, *logs]
+        for item in shown:
+            assert KEY not in item.model_dump_json(), item
+
+    # Nor on disk: the dataset, Prefect's result storage, Prefect's database and logs.
+    assert files_containing(tmp_path, KEY.encode()) == []
+    assert files_containing(prefect_server.home, KEY.encode()) == []
