@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import numbers
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -307,25 +309,37 @@ class DatasetGenerator:
             await self._rows(columns, records, failed, start, fail)
 
     async def _rows(self, columns, records, failed, start, fail) -> None:
-        deps = {c.name: c.required_columns() & {x.name for x in columns} for c in columns}
+        names = {x.name for x in columns}
+        deps = {c.name: c.required_columns() & names for c in columns}
+        # A chain (each column reads the one before it, e.g. a single column) runs in order
+        # in its row's task; otherwise every cell gets a task that starts once its inputs
+        # in the row are done.
+        chain = all(prev.name in deps[c.name] for prev, c in pairwise(columns))
+
+        async def run_cell(i: int, row: dict[str, Any], column: ColumnConfigBase) -> None:
+            if self._skip(column, row, failed[i]):
+                return
+            try:
+                row[column.name] = await self._async_cell(column, row, start + i)
+            except CellError as exc:
+                fail(i, column.name, exc)
+            else:
+                self.window.record(True)
+
+        async def run_chain(i: int, row: dict[str, Any]) -> None:
+            for column in columns:
+                await run_cell(i, row, column)
 
         async def run_row(i: int, row: dict[str, Any]) -> None:
             done: dict[str, asyncio.Future[None]] = {}
 
-            async def run_cell(column: ColumnConfigBase) -> None:
+            async def after_inputs(column: ColumnConfigBase) -> None:
                 for dep in deps[column.name]:
                     await done[dep]
-                if self._skip(column, row, failed[i]):
-                    return
-                try:
-                    row[column.name] = await self._async_cell(column, row, start + i)
-                except CellError as exc:
-                    fail(i, column.name, exc)
-                else:
-                    self.window.record(True)
+                await run_cell(i, row, column)
 
             for column in columns:
-                done[column.name] = asyncio.ensure_future(run_cell(column))
+                done[column.name] = asyncio.ensure_future(after_inputs(column))
             try:
                 await asyncio.gather(*done.values())
             except BaseException:
@@ -333,7 +347,8 @@ class DatasetGenerator:
                     fut.cancel()
                 raise
 
-        tasks = [asyncio.ensure_future(run_row(i, row)) for i, row in enumerate(records)]
+        runner = run_chain if chain else run_row
+        tasks = [asyncio.ensure_future(runner(i, row)) for i, row in enumerate(records)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -414,7 +429,7 @@ class DatasetGenerator:
                 frame[f"{column.name}__error"] = pd.Series(
                     [failed[i].get(column.name) for i in kept], dtype=object
                 )
-        frame = self._cast_dtypes(frame)
+        frame = self._cast_dtypes(frame, rows)
         dropped_cols = [c.name for c in self.config.columns if c.drop and c.name in frame.columns]
         dropped_frame = frame[dropped_cols].copy() if dropped_cols else None
         main = frame.drop(columns=dropped_cols)
@@ -441,11 +456,16 @@ class DatasetGenerator:
                 names.append(column.name)
         return names
 
-    def _cast_dtypes(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _cast_dtypes(self, frame: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
         for column in self.config.columns:
             if column.name not in frame.columns:
                 continue
-            if isinstance(column, ExpressionColumnConfig):
+            if isinstance(column, CustomColumnConfig) and frame[column.name].dtype.kind == "f":
+                # Ints with a null (a failed cell) would turn float64: keep them integers.
+                raw = [row.get(column.name) for row in rows]
+                if all(v is None or _is_int(v) for v in raw):
+                    frame[column.name] = pd.array(raw, dtype="Int64")
+            elif isinstance(column, ExpressionColumnConfig):
                 frame[column.name] = frame[column.name].astype(_EXPRESSION_TYPES[column.dtype])
             elif column.is_llm and not isinstance(
                 column, LLMStructuredColumnConfig | LLMJudgeColumnConfig
@@ -474,6 +494,10 @@ class DatasetGenerator:
             if is_row_wise(column) or isinstance(column, CustomColumnConfig):
                 types[f"{column.name}__error"] = pa.string()
         return types
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _is_async_custom(column: ColumnConfigBase) -> bool:

@@ -163,6 +163,7 @@ class ModelHandle:
         kwargs = dict(self._base_kwargs, messages=messages)
         if response_format is not None:
             kwargs["response_format"] = response_format
+        first: Exception | None = None
         try:
             # The first attempt is made directly: tenacity is only set up once it failed.
             response = await self._attempt(kwargs)
@@ -170,10 +171,12 @@ class ModelHandle:
             if not _transient(exc) or self.retry.max_retries < 1:
                 self.usage.failures[failure_kind(exc)] += 1
                 raise
+            first = exc
+        if first is not None:
             try:
-                response = await self._retry(kwargs, exc)
-            except Exception as final:
-                self.usage.failures[failure_kind(final)] += 1
+                response = await self._retry(kwargs, first)
+            except Exception as exc:
+                self.usage.failures[failure_kind(exc)] += 1
                 raise
         if response.usage is not None:
             self.usage.prompt_tokens += response.usage.prompt_tokens or 0

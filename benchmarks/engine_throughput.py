@@ -1,0 +1,177 @@
+"""Engine throughput against a bare openai loop, on the mock LLM in a separate process.
+
+One row group of `--rows` rows with two dependent llm-text columns (b's prompt reads a), so
+2 x rows requests, under a model limit of `--concurrency`; then the same number of requests
+from a bare ``openai.AsyncOpenAI`` asyncio loop at the same concurrency (a semaphore),
+against the same mock in the same run. Both are warmed up first, and measured `--rounds`
+times in alternating order; the best of each counts (the machine may be shared). Prints one
+JSON object: the engine's requests/s, the baseline's, and their ratio (target: >= 0.85).
+
+    python benchmarks/engine_throughput.py [--rows 2000] [--latency 0.05] [--concurrency 64]
+                                           [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dd_prefect.config as dd
+from benchmarks.common import (
+    baseline_rps,
+    emit,
+    environment,
+    mock_llm_process,
+    mock_reset,
+    mock_stats,
+)
+from dd_prefect.engine.generator import DatasetGenerator
+from dd_prefect.engine.llm import ModelRegistry
+
+TARGET_RATIO = 0.85
+
+
+def engine_config(concurrency: int) -> dd.DataDesignerConfig:
+    """A sampler, then `a` (llm-text) and `b` (llm-text reading `a`)."""
+    b = dd.DataDesignerConfigBuilder(
+        model_configs=[
+            dd.ModelConfig(
+                alias="bench",
+                model="mock-model",
+                provider="mock",
+                inference_parameters=dd.ChatCompletionInferenceParams(
+                    max_parallel_requests=concurrency
+                ),
+            )
+        ]
+    )
+    b.add_column(
+        name="topic",
+        column_type="sampler",
+        sampler_type="category",
+        params={"values": ["cats", "dogs", "birds", "ships", "trains"]},
+    )
+    b.add_column(name="uid", column_type="sampler", sampler_type="uuid", params={})
+    b.add_column(
+        name="a",
+        column_type="llm-text",
+        model_alias="bench",
+        prompt="Write one sentence about {{ topic }} ({{ uid }}).",
+    )
+    b.add_column(name="b", column_type="llm-text", model_alias="bench", prompt="Summarise: {{ a }}")
+    return b.build()
+
+
+def baseline_prompt(i: int) -> str:
+    """Prompts shaped like the engine's (half first-column, half second-column sized)."""
+    if i % 2 == 0:
+        return f"Write one sentence about cats ({i:08d}-0000-4000-8000-000000000000)."
+    return f'Summarise: Mock answer {i:08x}: you said "Write one sentence about cats ({i})."'
+
+
+async def engine_rps(url: str, rows: int, concurrency: int) -> dict[str, Any]:
+    """Requests/s of the engine generating one row group of `rows` rows (after a warm-up)."""
+    config = engine_config(concurrency)
+    run = dd.RunConfig(buffer_size=rows, seed=1)
+    async with ModelRegistry(
+        [dd.ModelProvider(name="mock", endpoint=url)], config.model_configs
+    ) as registry:
+        generator = DatasetGenerator(config, run, registry)
+        await generator.generate(0, 0, concurrency)  # opens the pooled connections
+        mock_reset(url)
+        cpu, began = time.process_time(), time.perf_counter()
+        result = await generator.generate(1, concurrency, rows)
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+        (limiter,) = registry.limiters().values()
+        limiter_peak = limiter.stats["max_in_flight"]
+    stats = mock_stats(url)
+    if result.num_rows != rows or result.errors or stats["requests"] != 2 * rows:
+        raise RuntimeError(
+            f"engine run incomplete: {result.num_rows} rows, {stats['requests']} requests, "
+            f"errors {result.errors}"
+        )
+    return {
+        "rps": stats["requests"] / elapsed,
+        "seconds": elapsed,
+        "cpu_ms_per_request": 1000 * cpu / stats["requests"],
+        "max_in_flight": limiter_peak,
+        "mock_max_in_flight": stats["max_in_flight"],
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    requests = 2 * args.rows
+    engine: list[dict[str, Any]] = []
+    baseline: list[dict[str, Any]] = []
+    with mock_llm_process(latency=args.latency) as url:
+        for round_ in range(args.rounds):
+            # Alternate who goes first, so a noisy neighbour hurts both alike.
+            for side in ("engine", "baseline") if round_ % 2 == 0 else ("baseline", "engine"):
+                if side == "engine":
+                    engine.append(await engine_rps(url, args.rows, args.concurrency))
+                else:
+                    measured = await baseline_rps(
+                        url, requests, args.concurrency, prompt=baseline_prompt
+                    )
+                    baseline.append(
+                        {
+                            "rps": measured["baseline_rps"],
+                            "seconds": measured["baseline_seconds"],
+                            "cpu_ms_per_request": measured["baseline_cpu_ms_per_request"],
+                        }
+                    )
+    best_engine = max(r["rps"] for r in engine)
+    best_baseline = max(r["rps"] for r in baseline)
+    ratio = best_engine / best_baseline
+    engine_cpu = min(r["cpu_ms_per_request"] for r in engine)
+    baseline_cpu = min(r["cpu_ms_per_request"] for r in baseline)
+    return {
+        "benchmark": "engine_throughput",
+        "rows": args.rows,
+        "requests": requests,
+        "engine_rps": round(best_engine, 1),
+        "baseline_rps": round(best_baseline, 1),
+        "ratio": round(ratio, 3),
+        "latency": args.latency,
+        "concurrency": args.concurrency,
+        "target_ratio": TARGET_RATIO,
+        "meets_target": ratio >= TARGET_RATIO,
+        "rounds": args.rounds,
+        "engine_rps_per_round": [round(r["rps"], 1) for r in engine],
+        "baseline_rps_per_round": [round(r["rps"], 1) for r in baseline],
+        "engine_cpu_ms_per_request": round(engine_cpu, 3),
+        "baseline_cpu_ms_per_request": round(baseline_cpu, 3),
+        # CPU per request of this process: less sensitive to other load on the machine.
+        "cpu_ratio": round(baseline_cpu / engine_cpu, 3),
+        "ideal_rps": round(args.concurrency / args.latency, 1),
+        "engine_max_in_flight": max(r["max_in_flight"] for r in engine),
+        "mock_max_in_flight": max(r["mock_max_in_flight"] for r in engine),
+        **environment(),
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2000, help="rows in the row group")
+    parser.add_argument("--latency", type=float, default=0.05, help="mock latency (s)")
+    parser.add_argument("--concurrency", type=int, default=64, help="max parallel requests")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="measurements of each side (best one counts)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    emit(asyncio.run(main_async(parse_args(argv))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
