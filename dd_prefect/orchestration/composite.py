@@ -325,8 +325,12 @@ async def _run_workflow(plan: _Plan, mode: ResumeMode) -> CompositeWorkflowResul
     if prior is None and layout.dir.exists():
         shutil.rmtree(layout.dir)
     layout.dir.mkdir(parents=True, exist_ok=True)
+    # Earlier records stay until their stage is redone: a run of fewer stages (targets) or
+    # a ResumeError must not forget stages that are still reusable.
     metadata = WorkflowMetadata(
-        **((prior.model_extra or {}) if prior else {}), name=workflow.name, stages=[]
+        **((prior.model_extra or {}) if prior else {}),
+        name=workflow.name,
+        stages=list(prior.stages) if prior else [],
     )
 
     configs = [s.config for s in plan.stages]
@@ -359,7 +363,7 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
             stage_dir=stage.dir_name(index),
             depends_on=[plan.stages[index - 1].name] if index else [],
         )
-        metadata.stages.append(entry)
+        metadata.stages[index : index + 1] = [entry]
         if empty_upstream is not None:
             entry.status = "skipped_empty_upstream"
             results[stage.name] = SkippedStageResult(
@@ -386,7 +390,7 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
                     "stage_dir": entry.stage_dir,
                 }
             )
-            metadata.stages[-1] = entry
+            metadata.stages[index] = entry
             output = layout.abs(before.output_path)
             logger.info("stage '%s': reusing completed output", stage.name)
         else:
@@ -396,6 +400,7 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
                 )
             continuing = continuing or partial
             forced = True
+            del metadata.stages[index + 1 :]  # records of the stages after it are stale now
             entry.status = "running"
             entry.error = None
             layout.write(metadata)
@@ -481,10 +486,6 @@ class ReviewDecision(BaseModel):
     note: str | None = Field(default=None, description="Why (kept in workflow metadata).")
 
 
-REVIEW_TIMEOUT = int(os.environ.get("DD_PREFECT_REVIEW_TIMEOUT", str(7 * 24 * 3600)))
-REVIEW_POLL_SECONDS = int(os.environ.get("DD_PREFECT_REVIEW_POLL_SECONDS", "5"))
-
-
 async def _review(stage: Stage, reused: bool, entry: StageMetadata) -> ReviewDecision:
     """Pause the workflow flow run until a reviewer answers (a reused stage keeps the
     decision recorded in its metadata)."""
@@ -498,8 +499,9 @@ async def _review(stage: Stage, reused: bool, entry: StageMetadata) -> ReviewDec
     )
     decision = await apause_flow_run(
         wait_for_input=ReviewDecision,
-        timeout=REVIEW_TIMEOUT,
-        poll_interval=REVIEW_POLL_SECONDS,
+        # Read at call time, so a process (or test) can change them after import.
+        timeout=int(os.environ.get("DD_PREFECT_REVIEW_TIMEOUT", str(7 * 24 * 3600))),
+        poll_interval=int(os.environ.get("DD_PREFECT_REVIEW_POLL_SECONDS", "5")),
         key=f"review-{stage.name}",
     )
     if not decision.approve:

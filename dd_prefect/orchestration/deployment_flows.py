@@ -22,7 +22,9 @@ from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.workflow.resume import ResumeMode
 
 FLOW_RETRIES = int(os.environ.get("DD_PREFECT_FLOW_RETRIES", "0"))
-FLOW_RETRY_DELAY = float(os.environ.get("DD_PREFECT_FLOW_RETRY_DELAY", "10"))
+# Whole seconds: Prefect's flow run policy stores the delay as an int (a float makes every
+# run warn "Pydantic serializer warnings ... retry_delay").
+FLOW_RETRY_DELAY = int(os.environ.get("DD_PREFECT_FLOW_RETRY_DELAY", "10"))
 
 
 def run_date() -> date:
