@@ -11,11 +11,20 @@ from prefect import flow
 import dd_prefect.config as dd
 from dd_prefect.examples import workflows
 from dd_prefect.interface import DataDesigner
-from dd_prefect.orchestration.deployment_flows import effective_resume
+from dd_prefect.orchestration.deployment_flows import (
+    FLOW_RETRIES,
+    FLOW_RETRY_DELAY,
+    effective_resume,
+)
 from dd_prefect.workflow.resume import ResumeMode
 
 
-@flow(name="dd-prefect-doc-qa", persist_result=False)
+@flow(
+    name="dd-prefect-doc-qa",
+    retries=FLOW_RETRIES,
+    retry_delay_seconds=FLOW_RETRY_DELAY,
+    persist_result=False,
+)
 async def doc_qa(
     num_records: int = 40,
     resume: ResumeMode = ResumeMode.IF_POSSIBLE,
@@ -35,7 +44,12 @@ async def doc_qa(
     return {name: result.actual_records for name, result in results.items()}
 
 
-@flow(name="dd-prefect-personas", persist_result=False)
+@flow(
+    name="dd-prefect-personas",
+    retries=FLOW_RETRIES,
+    retry_delay_seconds=FLOW_RETRY_DELAY,
+    persist_result=False,
+)
 async def personas(
     num_personas: int = 20,
     resume: ResumeMode = ResumeMode.IF_POSSIBLE,

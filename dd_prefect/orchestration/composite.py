@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,12 +338,7 @@ async def _run_workflow(plan: _Plan, mode: ResumeMode) -> CompositeWorkflowResul
     merged = DataDesignerConfig(model_configs=_all_models(configs))
     results: dict[str, StageResult | SkippedStageResult] = {}
     async with designer.models(merged) as registry:
-        aliases = sorted({c.model_alias for cfg in configs for c in cfg.columns if c.is_llm})
-        throttle = (
-            global_throttle(registry, aliases) if designer.use_global_throttle() else no_throttle()
-        )
-        async with throttle:
-            await _run_stages(plan, mode, layout, prior, metadata, registry, results)
+        await _run_stages(plan, mode, layout, prior, metadata, registry, results)
     return CompositeWorkflowResults(workflow.name, layout.dir, results)
 
 
@@ -377,7 +373,7 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
         fingerprint = stage_fingerprint(stage, num or 0, upstream_fp)
         entry.fingerprint = fingerprint
         entry.requested_records = num
-        entry.seed_path = layout.rel(input_path) if input_path else None
+        entry.seed_path = layout.rel(input_path) if input_path else _own_seed(stage)
 
         forced = forced or stage.name == plan.rerun_from
         reuse, partial, reason = _decide(stage, before, fingerprint, forced, layout)
@@ -417,14 +413,23 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
             )
             token = uuid.uuid4().hex
             _STAGE_RUNS[token] = run
+            # Leased per stage, not per workflow: a run paused for review holds no slots.
+            aliases = sorted({c.model_alias for c in stage.config.columns if c.is_llm})
+            designer = plan.workflow.designer
+            throttle = (
+                global_throttle(registry, aliases)
+                if designer.use_global_throttle()
+                else no_throttle()
+            )
             try:
-                outcome = await stage_flow(
-                    workflow_name=plan.workflow.name,
-                    stage_name=stage.name,
-                    stage_index=index,
-                    fingerprint=fingerprint,
-                    run_token=token,
-                )
+                async with throttle:
+                    outcome = await stage_flow(
+                        workflow_name=plan.workflow.name,
+                        stage_name=stage.name,
+                        stage_index=index,
+                        fingerprint=fingerprint,
+                        run_token=token,
+                    )
             except BaseException as exc:
                 entry.status = "failed"
                 entry.error = f"{type(exc).__name__}: {exc}"
@@ -458,7 +463,7 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
         if entry.status == "completed_empty":
             empty_upstream = stage.name
         if stage.review and entry.status == "completed":
-            decision = await _review(stage, reuse, entry)
+            decision = await _review(stage, reuse, entry, lambda: layout.write(metadata))
             if decision.override_path:
                 plan.overrides[stage.name] = Path(decision.override_path).resolve()
         override = plan.overrides.get(stage.name)
@@ -486,12 +491,17 @@ class ReviewDecision(BaseModel):
     note: str | None = Field(default=None, description="Why (kept in workflow metadata).")
 
 
-async def _review(stage: Stage, reused: bool, entry: StageMetadata) -> ReviewDecision:
+async def _review(
+    stage: Stage, reused: bool, entry: StageMetadata, save: Callable[[], None]
+) -> ReviewDecision:
     """Pause the workflow flow run until a reviewer answers (a reused stage keeps the
-    decision recorded in its metadata)."""
+    decision recorded in its metadata). Metadata says ``"review": "pending"`` meanwhile;
+    a rejection marks the stage failed."""
     recorded = (entry.model_extra or {}).get("review")
-    if reused and recorded:
+    if reused and isinstance(recorded, dict):
         return ReviewDecision.model_validate(recorded)
+    entry.review = "pending"
+    save()
     get_run_logger().info(
         "stage '%s' is waiting for review: resume this flow run in the Prefect UI to approve "
         "it, or give an override_path for its output",
@@ -504,14 +514,17 @@ async def _review(stage: Stage, reused: bool, entry: StageMetadata) -> ReviewDec
         poll_interval=int(os.environ.get("DD_PREFECT_REVIEW_POLL_SECONDS", "5")),
         key=f"review-{stage.name}",
     )
+    entry.review = decision.model_dump()
     if not decision.approve:
+        entry.status = "failed"
+        entry.error = "rejected in review"
+        save()
         raise WorkflowError(
             f"stage '{stage.name}' was rejected in review"
             + (f": {decision.note}" if decision.note else "")
         )
     if decision.override_path:
         require_parquet(Path(decision.override_path), f"stage '{stage.name}': review override")
-    entry.review = decision.model_dump()
     return decision
 
 
@@ -675,6 +688,11 @@ def _dataset_dir(stage: Stage, stage_dir: Path) -> Path:
     if stage.output_processors and (stage_dir / OUTPUT_PROCESSORS_DIR).exists():
         return stage_dir / OUTPUT_PROCESSORS_DIR
     return stage_dir
+
+
+def _own_seed(stage: Stage) -> str | None:
+    seed = stage.config.seed_config
+    return seed.source.path if seed and isinstance(seed.source, LocalFileSeedSource) else None
 
 
 def _pattern(path: Path) -> Path:

@@ -77,7 +77,7 @@ def make_stage(
 ) -> Stage:
     """Validate a stage definition and build it (the builder is deep-copied).
 
-    Raises WorkflowError naming the stage for every problem found.
+    Raises ConfigValidationError listing every problem found, each naming the stage.
     """
     problems: list[str] = []
     if problem := name_problem(name):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -57,10 +58,10 @@ class SkippedStageResult:
         self.status = status
         self.actual_records = 0
 
-    def load_dataset(self) -> pd.DataFrame:
+    def _skipped(self, *args: object, **kwargs: object) -> Any:
         raise WorkflowError(f"stage '{self.name}' was skipped: {self.reason}")
 
-    load_output = load_dataset
+    load_dataset = load_output = export = count_records = to_config_builder = _skipped
 
     def __repr__(self) -> str:
         return f"SkippedStageResult({self.name!r}, {self.reason!r})"
