@@ -28,6 +28,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_throughput.py
+	$(BIN)/python benchmarks/create_throughput.py
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 from uuid import UUID
 
@@ -22,12 +23,18 @@ def artifact_key(name: str, suffix: str) -> str:
 
 
 class Progress:
-    """A progress artifact for one dataset run (0-100 %)."""
+    """A progress artifact for one dataset run (0-100 %).
 
-    def __init__(self, name: str, total: int) -> None:
+    Updates are sent at most once per `interval` seconds (and always at 100 %): each is an
+    API call, and a run can have thousands of small row groups.
+    """
+
+    def __init__(self, name: str, total: int, interval: float = 1.0) -> None:
         self.name = name
         self.total = max(total, 1)
+        self.interval = interval
         self._id: UUID | None = None
+        self._sent_at = 0.0
 
     async def start(self) -> None:
         self._id = await acreate_progress_artifact(
@@ -37,8 +44,15 @@ class Progress:
         )
 
     async def update(self, done: int) -> None:
-        if self._id is not None:
-            await aupdate_progress_artifact(self._id, progress=100.0 * done / self.total)
+        now = time.monotonic()
+        if self._id is None or (done < self.total and now - self._sent_at < self.interval):
+            return
+        self._sent_at = now
+        await aupdate_progress_artifact(self._id, progress=100.0 * done / self.total)
+
+    async def finish(self) -> None:
+        """Mark the run complete (also when it had no row groups at all)."""
+        await self.update(self.total)
 
 
 def summary_rows(metadata: DatasetMetadata) -> list[dict[str, Any]]:

@@ -176,6 +176,7 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
     finally:
         _RUNS.pop(run.token, None)
 
+    await progress.finish()
     metadata.status = "completed"
     metadata.duration = time.perf_counter() - began
     metadata.llm_usage = _usage_delta(usage_before, models.usage)

@@ -1,0 +1,232 @@
+"""create() on Prefect against a bare openai loop; Prefect overhead; memory at scale.
+
+Three measurements, one JSON object on stdout:
+
+1. Throughput: `create()` of `--records` records (two dependent llm-text columns, mock at
+   `--latency` s in a separate process, max_parallel_requests `--concurrency`,
+   buffer_size `--buffer-size`) against a bare ``openai.AsyncOpenAI`` loop doing the same
+   number of requests at the same concurrency, in the same run (target ratio >= 0.85).
+2. Prefect overhead per row-group task: `create()` of `--tasks` tiny sampler-only row groups
+   minus the engine generating and writing the same row groups without Prefect.
+3. Peak RSS of `create()` for 20,000 vs 200,000 sampler-and-expression records, each in a
+   fresh process (target: the larger uses at most 1.25x the memory of the smaller).
+
+Runs on whatever Prefect is configured: the ephemeral server by default, or the server at
+PREFECT_API_URL (then the global concurrency limit is leased once per run, too).
+
+    python benchmarks/create_throughput.py [--records 10000] [--skip-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import dd_prefect.config as dd
+from benchmarks.common import baseline_rps, emit, environment, mock_llm_process, mock_stats
+from dd_prefect import DataDesigner
+from dd_prefect.engine.generator import DatasetGenerator
+from dd_prefect.engine.llm import ModelRegistry
+
+TARGET_RATIO = 0.85
+TARGET_MEMORY_RATIO = 1.25
+
+
+def llm_builder(concurrency: int) -> dd.DataDesignerConfigBuilder:
+    model = dd.ModelConfig(
+        alias="bench",
+        model="mock-model",
+        provider="mock",
+        inference_parameters=dd.ChatCompletionInferenceParams(max_parallel_requests=concurrency),
+    )
+    b = dd.DataDesignerConfigBuilder(model_configs=[model])
+    b.add_column(
+        name="topic",
+        column_type="sampler",
+        sampler_type="category",
+        params={"values": ["cats", "dogs", "birds", "ships", "trains"]},
+    )
+    b.add_column(name="uid", column_type="sampler", sampler_type="uuid", params={})
+    b.add_column(
+        name="a",
+        column_type="llm-text",
+        model_alias="bench",
+        prompt="Write one sentence about {{ topic }} ({{ uid }}).",
+    )
+    b.add_column(name="b", column_type="llm-text", model_alias="bench", prompt="Summarise: {{ a }}")
+    return b
+
+
+def sampler_builder() -> dd.DataDesignerConfigBuilder:
+    b = dd.DataDesignerConfigBuilder()
+    b.add_column(
+        name="kind",
+        column_type="sampler",
+        sampler_type="category",
+        params={"values": ["a", "b", "c"], "weights": [1, 2, 3]},
+    )
+    b.add_column(
+        name="x", column_type="sampler", sampler_type="uniform", params={"low": 0, "high": 100}
+    )
+    b.add_column(name="id", column_type="sampler", sampler_type="uuid", params={})
+    b.add_column(
+        name="when",
+        column_type="sampler",
+        sampler_type="datetime",
+        params={"start": "2024-01-01", "end": "2025-01-01"},
+    )
+    b.add_column(name="label", column_type="expression", expr="{{ kind }}-{{ x | round(1) }}")
+    b.add_column(name="doubled", column_type="expression", expr="{{ x * 2 }}", dtype="float")
+    return b
+
+
+def baseline_prompt(i: int) -> str:
+    if i % 2 == 0:
+        return f"Write one sentence about cats ({i:08d}-0000-4000-8000-000000000000)."
+    return f'Summarise: Mock answer {i:08x}: you said "Write one sentence about cats ({i})."'
+
+
+async def create_rps(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    designer = DataDesigner(
+        artifact_path=workdir,
+        model_providers=[dd.ModelProvider(name="mock", endpoint=url)],
+        run_config=dd.RunConfig(buffer_size=args.buffer_size, seed=1),
+    )
+    builder = llm_builder(args.concurrency)
+    await designer.acreate(builder, num_records=args.concurrency, dataset_name="warmup")
+    before = mock_stats(url)["requests"]
+    began = time.perf_counter()
+    results = await designer.acreate(builder, num_records=args.records, dataset_name="bench")
+    elapsed = time.perf_counter() - began
+    requests = mock_stats(url)["requests"] - before
+    records = results.count_records()
+    if records != args.records or requests != 2 * args.records:
+        raise RuntimeError(f"create() incomplete: {records} records, {requests} requests")
+    return {"seconds": elapsed, "records_per_s": records / elapsed, "rps": requests / elapsed}
+
+
+async def prefect_overhead(tasks: int, workdir: Path) -> dict[str, Any]:
+    rows = 10
+    run = dd.RunConfig(buffer_size=rows, seed=1, max_concurrent_row_groups=3)
+    builder = sampler_builder()
+    designer = DataDesigner(artifact_path=workdir, run_config=run)
+    await designer.acreate(builder, num_records=rows, dataset_name="overhead-warmup")
+    began = time.perf_counter()
+    await designer.acreate(builder, num_records=tasks * rows, dataset_name="overhead")
+    with_prefect = time.perf_counter() - began
+
+    config = builder.build()
+    async with ModelRegistry([], []) as registry:
+        generator = DatasetGenerator(config, run, registry)
+        semaphore = asyncio.Semaphore(run.max_concurrent_row_groups)
+
+        async def one(index: int, start: int, n: int) -> None:
+            async with semaphore:
+                await generator.generate(index, start, n, workdir / "engine-only")
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(*g) for g in generator.row_groups(tasks * rows)))
+        engine_only = time.perf_counter() - began
+    return {
+        "row_group_tasks": tasks,
+        "create_seconds": round(with_prefect, 3),
+        "engine_only_seconds": round(engine_only, 3),
+        "overhead_ms_per_row_group": round(1000 * (with_prefect - engine_only) / tasks, 2),
+    }
+
+
+def peak_rss_child(records: int) -> None:
+    """Run create() of `records` sampler rows in this process; print its peak RSS (MiB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        designer = DataDesigner(artifact_path=tmp, run_config=dd.RunConfig(seed=1))
+        results = designer.create(sampler_builder(), num_records=records, dataset_name="rss")
+        count = results.count_records()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"records": count, "peak_rss_mib": round(peak_kib / 1024, 1)}))
+
+
+def peak_rss(records: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-child", str(records)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"benchmark": "create_throughput"}
+    with tempfile.TemporaryDirectory() as tmp, mock_llm_process(latency=args.latency) as url:
+        created = await create_rps(url, args, Path(tmp))
+        base = await baseline_rps(url, 2 * args.records, args.concurrency, prompt=baseline_prompt)
+        ratio = created["rps"] / base["baseline_rps"]
+        result.update(
+            records=args.records,
+            requests=2 * args.records,
+            buffer_size=args.buffer_size,
+            latency=args.latency,
+            concurrency=args.concurrency,
+            create_seconds=round(created["seconds"], 2),
+            create_records_per_s=round(created["records_per_s"], 1),
+            create_requests_per_s=round(created["rps"], 1),
+            baseline_requests_per_s=round(base["baseline_rps"], 1),
+            ratio=round(ratio, 3),
+            target_ratio=TARGET_RATIO,
+            meets_target=ratio >= TARGET_RATIO,
+        )
+        result["prefect_overhead"] = await prefect_overhead(args.tasks, Path(tmp))
+    if not args.skip_memory:
+        small, large = peak_rss(20_000), peak_rss(200_000)
+        memory_ratio = large["peak_rss_mib"] / small["peak_rss_mib"]
+        result["memory"] = {
+            "peak_rss_mib_20k": small["peak_rss_mib"],
+            "peak_rss_mib_200k": large["peak_rss_mib"],
+            "ratio": round(memory_ratio, 3),
+            "target_ratio": TARGET_MEMORY_RATIO,
+            "meets_target": memory_ratio <= TARGET_MEMORY_RATIO,
+        }
+    result["prefect_api"] = os.environ.get("PREFECT_API_URL") or "ephemeral"
+    result.update(environment())
+    return result
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--buffer-size", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--tasks", type=int, default=200, help="row groups for the overhead run")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.rss_child is not None:
+        peak_rss_child(args.rss_child)
+        return 0
+    emit(asyncio.run(main_async(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
