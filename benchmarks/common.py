@@ -21,6 +21,7 @@ from typing import Any
 
 import openai
 
+import dd_prefect.config as dd
 from dd_prefect.testing.mock_llm import MockLLMConfig, run_in_subprocess, stop_subprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +125,36 @@ def environment() -> dict[str, Any]:
 def emit(result: dict[str, Any]) -> None:
     """Print the one JSON object a benchmark reports, on stdout."""
     print(json.dumps(result, sort_keys=False), flush=True)
+
+
+def two_llm_columns(concurrency: int) -> dd.DataDesignerConfigBuilder:
+    """Samplers, then llm-text `a` and llm-text `b` reading `a` (two requests a row)."""
+    model = dd.ModelConfig(
+        alias="bench",
+        model="mock-model",
+        provider="mock",
+        inference_parameters=dd.ChatCompletionInferenceParams(max_parallel_requests=concurrency),
+    )
+    b = dd.DataDesignerConfigBuilder(model_configs=[model])
+    b.add_column(
+        name="topic",
+        column_type="sampler",
+        sampler_type="category",
+        params={"values": ["cats", "dogs", "birds", "ships", "trains"]},
+    )
+    b.add_column(name="uid", column_type="sampler", sampler_type="uuid", params={})
+    b.add_column(
+        name="a",
+        column_type="llm-text",
+        model_alias="bench",
+        prompt="Write one sentence about {{ topic }} ({{ uid }}).",
+    )
+    b.add_column(name="b", column_type="llm-text", model_alias="bench", prompt="Summarise: {{ a }}")
+    return b
+
+
+def baseline_prompt(i: int) -> str:
+    """Prompts shaped like the engine's (half first-column, half second-column sized)."""
+    if i % 2 == 0:
+        return f"Write one sentence about cats ({i:08d}-0000-4000-8000-000000000000)."
+    return f'Summarise: Mock answer {i:08x}: you said "Write one sentence about cats ({i})."'

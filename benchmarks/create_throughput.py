@@ -38,38 +38,21 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import dd_prefect.config as dd
-from benchmarks.common import baseline_rps, emit, environment, mock_llm_process, mock_stats
+from benchmarks.common import (
+    baseline_prompt,
+    baseline_rps,
+    emit,
+    environment,
+    mock_llm_process,
+    mock_stats,
+    two_llm_columns,
+)
 from dd_prefect import DataDesigner
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import ModelRegistry
 
 TARGET_RATIO = 0.85
 TARGET_MEMORY_RATIO = 1.25
-
-
-def llm_builder(concurrency: int) -> dd.DataDesignerConfigBuilder:
-    model = dd.ModelConfig(
-        alias="bench",
-        model="mock-model",
-        provider="mock",
-        inference_parameters=dd.ChatCompletionInferenceParams(max_parallel_requests=concurrency),
-    )
-    b = dd.DataDesignerConfigBuilder(model_configs=[model])
-    b.add_column(
-        name="topic",
-        column_type="sampler",
-        sampler_type="category",
-        params={"values": ["cats", "dogs", "birds", "ships", "trains"]},
-    )
-    b.add_column(name="uid", column_type="sampler", sampler_type="uuid", params={})
-    b.add_column(
-        name="a",
-        column_type="llm-text",
-        model_alias="bench",
-        prompt="Write one sentence about {{ topic }} ({{ uid }}).",
-    )
-    b.add_column(name="b", column_type="llm-text", model_alias="bench", prompt="Summarise: {{ a }}")
-    return b
 
 
 def sampler_builder() -> dd.DataDesignerConfigBuilder:
@@ -95,19 +78,13 @@ def sampler_builder() -> dd.DataDesignerConfigBuilder:
     return b
 
 
-def baseline_prompt(i: int) -> str:
-    if i % 2 == 0:
-        return f"Write one sentence about cats ({i:08d}-0000-4000-8000-000000000000)."
-    return f'Summarise: Mock answer {i:08x}: you said "Write one sentence about cats ({i})."'
-
-
 async def create_rps(url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     designer = DataDesigner(
         artifact_path=workdir,
         model_providers=[dd.ModelProvider(name="mock", endpoint=url)],
         run_config=dd.RunConfig(buffer_size=args.buffer_size, seed=1),
     )
-    builder = llm_builder(args.concurrency)
+    builder = two_llm_columns(args.concurrency)
     await designer.acreate(builder, num_records=args.concurrency, dataset_name="warmup")
     before = mock_stats(url)["requests"]
     began = time.perf_counter()

@@ -25,12 +25,14 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 import dd_prefect.config as dd
 from benchmarks.common import (
+    baseline_prompt,
     baseline_rps,
     emit,
     environment,
     mock_llm_process,
     mock_reset,
     mock_stats,
+    two_llm_columns,
 )
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import ModelRegistry
@@ -38,47 +40,9 @@ from dd_prefect.engine.llm import ModelRegistry
 TARGET_RATIO = 0.85
 
 
-def engine_config(concurrency: int) -> dd.DataDesignerConfig:
-    """A sampler, then `a` (llm-text) and `b` (llm-text reading `a`)."""
-    b = dd.DataDesignerConfigBuilder(
-        model_configs=[
-            dd.ModelConfig(
-                alias="bench",
-                model="mock-model",
-                provider="mock",
-                inference_parameters=dd.ChatCompletionInferenceParams(
-                    max_parallel_requests=concurrency
-                ),
-            )
-        ]
-    )
-    b.add_column(
-        name="topic",
-        column_type="sampler",
-        sampler_type="category",
-        params={"values": ["cats", "dogs", "birds", "ships", "trains"]},
-    )
-    b.add_column(name="uid", column_type="sampler", sampler_type="uuid", params={})
-    b.add_column(
-        name="a",
-        column_type="llm-text",
-        model_alias="bench",
-        prompt="Write one sentence about {{ topic }} ({{ uid }}).",
-    )
-    b.add_column(name="b", column_type="llm-text", model_alias="bench", prompt="Summarise: {{ a }}")
-    return b.build()
-
-
-def baseline_prompt(i: int) -> str:
-    """Prompts shaped like the engine's (half first-column, half second-column sized)."""
-    if i % 2 == 0:
-        return f"Write one sentence about cats ({i:08d}-0000-4000-8000-000000000000)."
-    return f'Summarise: Mock answer {i:08x}: you said "Write one sentence about cats ({i})."'
-
-
 async def engine_rps(url: str, rows: int, concurrency: int) -> dict[str, Any]:
     """Requests/s of the engine generating one row group of `rows` rows (after a warm-up)."""
-    config = engine_config(concurrency)
+    config = two_llm_columns(concurrency).build()
     run = dd.RunConfig(buffer_size=rows, seed=1)
     async with ModelRegistry(
         [dd.ModelProvider(name="mock", endpoint=url)], config.model_configs

@@ -6,17 +6,38 @@ endpoint, a model and the NAME of the environment variable holding its key to go
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prefect import flow
 
 import dd_prefect.config as dd
 from dd_prefect.examples import workflows
 from dd_prefect.interface import DataDesigner
+from dd_prefect.orchestration.composite import CompositeWorkflow
 from dd_prefect.orchestration.deployment_flows import (
     FLOW_RETRIES,
     FLOW_RETRY_DELAY,
     effective_resume,
 )
 from dd_prefect.workflow.resume import ResumeMode
+
+
+async def _run(
+    build: Callable[[DataDesigner], CompositeWorkflow],
+    *,
+    resume: ResumeMode,
+    artifact_path: str,
+    endpoint: str | None,
+    api_key_env: str | None,
+    buffer_size: int,
+) -> dict[str, int]:
+    designer = DataDesigner(
+        artifact_path=artifact_path,
+        model_providers=[workflows.provider(endpoint, api_key_env)],
+        run_config=dd.RunConfig(buffer_size=buffer_size),
+    )
+    results = await build(designer).arun(resume=effective_resume(resume))
+    return {name: result.actual_records for name, result in results.items()}
 
 
 @flow(
@@ -34,14 +55,14 @@ async def doc_qa(
     api_key_env: str | None = None,
 ) -> dict[str, int]:
     """Passages -> question/answer drafts -> chatml training records."""
-    designer = DataDesigner(
+    return await _run(
+        lambda d: workflows.doc_qa(d, model, num_records, workflows.PASSAGES),
+        resume=resume,
         artifact_path=artifact_path,
-        model_providers=[workflows.provider(endpoint, api_key_env)],
-        run_config=dd.RunConfig(buffer_size=20),
+        endpoint=endpoint,
+        api_key_env=api_key_env,
+        buffer_size=20,
     )
-    workflow = workflows.doc_qa(designer, model, num_records, workflows.PASSAGES)
-    results = await workflow.arun(resume=effective_resume(resume))
-    return {name: result.actual_records for name, result in results.items()}
 
 
 @flow(
@@ -59,11 +80,11 @@ async def personas(
     api_key_env: str | None = None,
 ) -> dict[str, int]:
     """Personas -> conversations (x5) -> judged conversations."""
-    designer = DataDesigner(
+    return await _run(
+        lambda d: workflows.personas(d, model, num_personas),
+        resume=resume,
         artifact_path=artifact_path,
-        model_providers=[workflows.provider(endpoint, api_key_env)],
-        run_config=dd.RunConfig(buffer_size=50),
+        endpoint=endpoint,
+        api_key_env=api_key_env,
+        buffer_size=50,
     )
-    workflow = workflows.personas(designer, model, num_personas)
-    results = await workflow.arun(resume=effective_resume(resume))
-    return {name: result.actual_records for name, result in results.items()}

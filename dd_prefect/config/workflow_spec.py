@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +134,9 @@ class WorkflowSpec(BaseModel):
             if count > 1:
                 issues.append(ConfigIssue("duplicate stage name", stage=name))
 
-        input_columns: set[str] | None = None
-        for index, stage in enumerate(self.stages):
+        for stage in self.stages:
             config = self.stage_config(stage)
-            issues += stage_problems(stage, config, first=index == 0)
+            issues += stage_problems(stage, config)
             for model in config.model_configs:
                 if provider_names and model.provider and model.provider not in provider_names:
                     issues.append(
@@ -145,26 +145,25 @@ class WorkflowSpec(BaseModel):
                             stage=stage.name,
                         )
                     )
-            seed_columns: Any = OWN_SEED if index == 0 else input_columns
-            issues += validate_config(
-                config, seed_columns=seed_columns, stage=stage.name, raise_on_error=False
-            )
-            input_columns = selected_output_columns(
-                config,
-                input_columns=input_columns,
-                output_processors=stage.output_processors,
-                output=stage.output,
-                has_callback=stage.on_success is not None,
-                first=index == 0,
-            )
+        issues += chain_problems(
+            [
+                StageLink(
+                    name=stage.name,
+                    config=self.stage_config(stage),
+                    num_records=stage.num_records,
+                    output_processors=stage.output_processors,
+                    output=stage.output,
+                    has_callback=stage.on_success is not None,
+                )
+                for stage in self.stages
+            ]
+        )
         if issues:
             raise ConfigValidationError(issues)
 
 
-def stage_problems(
-    stage: StageSpec, config: DataDesignerConfig, *, first: bool
-) -> list[ConfigIssue]:
-    """Stage-level checks: name, output selector, processor names, seeds, num_records."""
+def stage_problems(stage: StageSpec, config: DataDesignerConfig) -> list[ConfigIssue]:
+    """Stage-level checks: name, output selector, processor names."""
     issues: list[ConfigIssue] = []
 
     def add(message: str, field: str | None = None) -> None:
@@ -184,14 +183,67 @@ def stage_problems(
         )
     if problem := output_problem(stage.output, set(own) | set(extra)):
         add(problem, field="output")
-    if not first and config.seed_config is not None:
-        add(
-            "only the first stage may have its own seed dataset; later stages are seeded "
-            "by the stage before them",
-            field="config.seed_config",
+    return issues
+
+
+@dataclass
+class StageLink:
+    """What checking a chain of stages needs to know of one stage."""
+
+    name: str
+    config: DataDesignerConfig
+    num_records: int | None
+    output_processors: list[Any]
+    output: str
+    has_callback: bool
+    override_columns: set[str] | None = None  # columns of a file replacing its output
+
+
+def chain_problems(links: list[StageLink]) -> list[ConfigIssue]:
+    """Check each stage's config against the columns its input will have.
+
+    The first stage is checked against its own seed; each later one against the columns
+    the stage before it hands on, inferred statically (or those of an override file).
+    Where they can't be known (an on_success callback), references wait for the real
+    input. Also: the first stage needs num_records or a seed; later ones have no seed.
+    """
+    issues: list[ConfigIssue] = []
+    input_columns: set[str] | None = None
+    for index, link in enumerate(links):
+        first = index == 0
+        if first and link.config.seed_config is None and link.num_records is None:
+            issues.append(
+                ConfigIssue(
+                    "the first stage needs num_records (it has no input to count)",
+                    stage=link.name,
+                    field="num_records",
+                )
+            )
+        if not first and link.config.seed_config is not None:
+            issues.append(
+                ConfigIssue(
+                    "only the first stage may have its own seed dataset; later stages are "
+                    "seeded by the stage before them",
+                    stage=link.name,
+                    field="config.seed_config",
+                )
+            )
+        seed_columns: Any = OWN_SEED if first else input_columns
+        issues += validate_config(
+            link.config, seed_columns=seed_columns, stage=link.name, raise_on_error=False
         )
-    if first and config.seed_config is None and stage.num_records is None:
-        add("the first stage needs num_records (it has no input to count)", field="num_records")
+        input_columns = (
+            link.override_columns
+            if link.override_columns is not None
+            else selected_output_columns(
+                link.config,
+                input_columns=input_columns,
+                output_processors=link.output_processors,
+                output=link.output,
+                has_callback=link.has_callback,
+                first=first,
+            )
+        )
     return issues
 
 
@@ -234,8 +286,10 @@ def selected_output_columns(
 
 __all__ = [
     "DatasetSpec",
+    "StageLink",
     "StageSpec",
     "WorkflowSpec",
+    "chain_problems",
     "load_spec",
     "name_problem",
     "output_problem",

@@ -37,8 +37,7 @@ from dd_prefect.config.seeds import (
     SeedConfig,
     read_seed_columns,
 )
-from dd_prefect.config.validation import OWN_SEED, SEED_PENDING, validate_config
-from dd_prefect.config.workflow_spec import WorkflowSpec, name_problem, selected_output_columns
+from dd_prefect.config.workflow_spec import StageLink, WorkflowSpec, chain_problems, name_problem
 from dd_prefect.engine.cells import load_callable
 from dd_prefect.engine.generator import PARQUET_DIR, PROCESSORS_DIR, DatasetGenerator
 from dd_prefect.engine.parquet_io import count_rows, parquet_files
@@ -225,44 +224,29 @@ class CompositeWorkflow:
     def _check_configs(self, stages: list[Stage], overrides: dict[str, Path]) -> None:
         """Every stage's config, against the columns its input will have where knowable."""
         issues: list[ConfigIssue] = []
-        input_columns: set[str] | None = None
-        for index, stage in enumerate(stages):
-            config = stage.config
+        for stage in stages:
             try:
-                self.designer.check_providers(config)
+                self.designer.check_providers(stage.config)
             except ConfigValidationError as exc:
                 issues += [_with_stage(i, stage.name) for i in exc.issues]
-            if index == 0 and config.seed_config is None and stage.num_records is None:
-                issues.append(ConfigIssue("the first stage needs num_records", stage=stage.name))
-            if index > 0 and config.seed_config is not None:
-                issues.append(
-                    ConfigIssue(
-                        "only the first stage may have its own seed dataset; later stages are "
-                        "seeded by the stage before them",
-                        stage=stage.name,
-                    )
-                )
-            seed: Any = OWN_SEED if index == 0 else input_columns
-            if index > 0 and input_columns is None:
-                seed = SEED_PENDING
-            issues += validate_config(
-                config, seed_columns=seed, stage=stage.name, raise_on_error=False
-            )
-            if stage.name in overrides:
-                input_columns = set(
-                    read_seed_columns(
-                        LocalFileSeedSource(path=str(_pattern(overrides[stage.name])))
-                    )
-                )
-            else:
-                input_columns = selected_output_columns(
-                    config,
-                    input_columns=input_columns,
+        issues += chain_problems(
+            [
+                StageLink(
+                    name=stage.name,
+                    config=stage.config,
+                    num_records=stage.num_records,
                     output_processors=stage.output_processors,
                     output=stage.output,
                     has_callback=stage.on_success is not None,
-                    first=index == 0,
+                    override_columns=(
+                        set(read_seed_columns(LocalFileSeedSource(path=str(_pattern(path)))))
+                        if (path := overrides.get(stage.name))
+                        else None
+                    ),
                 )
+                for stage in stages
+            ]
+        )
         if issues:
             raise ConfigValidationError(issues)
 
