@@ -6,6 +6,7 @@ import keyword
 import os
 from pathlib import Path
 
+import faker.config  # noqa: F401  (first import touches `random`; Hypothesis forbids that in strategies)
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
