@@ -1,18 +1,25 @@
 """The ``dd-prefect`` command line.
 
-    dd-prefect run SPEC.yaml [--artifact-path DIR] [--resume never|if_possible|always]
+    dd-prefect run SPEC.yaml [--artifact-path DIR] [--resume never|if_possible|always] [-n N]
     dd-prefect validate SPEC.yaml
-    dd-prefect preview SPEC.yaml [-n N]
+    dd-prefect preview SPEC.yaml [-n N] [--stage NAME]
     dd-prefect mock-llm [--port P] [--latency S] ...   (the bundled mock LLM server)
 
 SPEC is a workflow spec (``stages:``), a dataset spec (``config:``) or a plain config.
-Bad input exits with status 2 and one line naming the problem, before any LLM call and
-before anything is written.
+
+Errors are always ONE line on stderr, ``dd-prefect: error: ...``, never a traceback:
+
+- exit 2: bad input -- a bad argument, an invalid spec (ConfigValidationError) or a resume
+  that is not possible (ResumeError); found before any LLM call and before anything is
+  written (an invalid config met later, e.g. behind an on_success callback, also exits 2);
+- exit 1: anything else failed, reported as ``<ExceptionType>: <message>``;
+- exit 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -20,6 +27,41 @@ from typing import Any
 
 _EXIT_BAD_INPUT = 2
 _EXIT_FAILED = 1
+_EXIT_INTERRUPTED = 130
+
+# Rows each stage BEFORE the previewed one generates at most (or -n, when larger).
+_UPSTREAM_PREVIEW_ROWS = 10
+
+
+class BadInput(Exception):
+    """A problem with the command line found before anything runs (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (like every other error) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        _error(f"{message} (see '{self.prog} --help')")
+        raise SystemExit(_EXIT_BAD_INPUT)
+
+
+def _count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {count}")
+    return count
+
+
+def _resume_mode(value: str) -> Any:
+    from dd_prefect.workflow.resume import ResumeMode  # no Prefect import
+
+    try:
+        return ResumeMode.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _quiet_prefect_defaults(verbose: bool) -> None:
@@ -35,25 +77,57 @@ def _quiet_prefect_defaults(verbose: bool) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dd-prefect", description=__doc__.split("\n\n")[0])
+    parser = _Parser(
+        prog="dd-prefect",
+        description=__doc__.split("\n\n")[0],
+        epilog="Errors are one line on stderr; exit 2 for bad input, 1 for a failed run.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="generate a dataset or run a workflow on Prefect")
     run.add_argument("spec", type=Path)
     run.add_argument("--artifact-path", type=Path, default=Path("artifacts"))
-    run.add_argument("--resume", default="never", help="never | if_possible | always")
     run.add_argument(
-        "-n", "--num-records", type=int, default=None, help="override a dataset spec's num_records"
+        "--resume",
+        type=_resume_mode,
+        default="never",
+        help="never | if_possible | always (default: never)",
+    )
+    run.add_argument(
+        "-n",
+        "--num-records",
+        type=_count,
+        default=None,
+        help="override num_records: a dataset spec's, or the FIRST stage's of a workflow "
+        "spec (later stages keep theirs; one without num_records takes its input's row count)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
 
     validate = sub.add_parser("validate", help="check a spec without generating anything")
     validate.add_argument("spec", type=Path)
 
-    preview = sub.add_parser("preview", help="generate a few rows in memory and print them")
+    preview = sub.add_parser(
+        "preview",
+        help="generate a few rows in memory and print them",
+        description="Generate a few rows in memory (nothing is written) and print them. "
+        "For a workflow stage, the stages before it are previewed first, in memory, each "
+        "seeded from the one before it as in a run (its sampling/selection strategy, "
+        "output processors and selected output); on_success callbacks are not run, so a "
+        "stage after one gets its predecessor's selected output unchanged.",
+    )
     preview.add_argument("spec", type=Path)
-    preview.add_argument("-n", "--num-records", type=int, default=10)
-    preview.add_argument("--stage", default=None, help="the workflow stage to preview")
+    preview.add_argument(
+        "-n",
+        "--num-records",
+        type=_count,
+        default=10,
+        help="rows to preview (default: 10). For a workflow stage: at most this many rows of "
+        "the previewed stage (fewer when its num_records, or without num_records its input, "
+        f"is smaller); each stage before it makes at most max(N, {_UPSTREAM_PREVIEW_ROWS}) rows",
+    )
+    preview.add_argument(
+        "--stage", default=None, help="the workflow stage to preview (default: the first)"
+    )
 
     sub.add_parser("mock-llm", help="serve the bundled mock LLM server", add_help=False)
     return parser
@@ -69,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_prefect_defaults(getattr(args, "verbose", False))
 
-    from dd_prefect.config.errors import ConfigValidationError, DataDesignerError
+    from dd_prefect.config.errors import ConfigValidationError
     from dd_prefect.workflow.resume import ResumeError
 
     try:
@@ -81,15 +155,22 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigValidationError as exc:
         _error("; ".join(str(issue) for issue in exc.issues))
         return _EXIT_BAD_INPUT
-    except (ResumeError, ValueError) as exc:
+    except (ResumeError, BadInput) as exc:
         _error(str(exc))
         return _EXIT_BAD_INPUT
-    except DataDesignerError as exc:
-        _error(str(exc))
-        return _EXIT_FAILED
     except KeyboardInterrupt:
         _error("interrupted")
-        return 130
+        return _EXIT_INTERRUPTED
+    except (Exception, asyncio.CancelledError) as exc:
+        # Anything else failed at run time (a pyarrow/pandas ValueError too): not bad input.
+        _error(describe(exc))
+        return _EXIT_FAILED
+
+
+def describe(exc: BaseException) -> str:
+    """``<ExceptionType>: <message>`` (just the type when the message is empty)."""
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _error(message: str) -> None:
@@ -98,10 +179,10 @@ def _error(message: str) -> None:
     print(f"dd-prefect: error: {line}", file=sys.stderr)
 
 
-def _load(path: Path) -> Any:
+def _load(path: Path, num_records: int | None = None) -> Any:
     from dd_prefect.config.workflow_spec import load_spec
 
-    return load_spec(path)
+    return load_spec(path, num_records=num_records)
 
 
 def _designer(spec: Any, artifact_path: Path = Path("artifacts")) -> Any:
@@ -135,30 +216,117 @@ def _preview(args: argparse.Namespace) -> int:
     from dd_prefect.config.workflow_spec import WorkflowSpec
 
     spec = _load(args.spec)
+    selected = None
     if isinstance(spec, WorkflowSpec):
-        stages = {s.name: s for s in spec.stages}
-        stage = stages.get(args.stage) if args.stage else spec.stages[0]
-        if stage is None:
-            raise ValueError(f"no stage '{args.stage}' in workflow '{spec.name}'")
-        config = spec.stage_config(stage)
+        names = [s.name for s in spec.stages]
+        target = args.stage if args.stage is not None else names[0]
+        if target not in names:
+            raise BadInput(
+                f"no stage '{target}' in workflow '{spec.name}' (stages: {', '.join(names)})"
+            )
+        preview = preview_workflow(spec, _designer(spec), target, args.num_records)
+        frame, errors = preview.dataset, preview.errors
+        if preview.output != "final":
+            selected = (preview.output, preview.selected)
     else:
-        config = spec.config
-    results = _designer(spec).preview(config, num_records=args.num_records)
+        if args.stage is not None:
+            raise BadInput(f"--stage needs a workflow spec; {args.spec} is a single dataset")
+        results = _designer(spec).preview(spec.config, num_records=args.num_records)
+        frame, errors = results.dataset, results.summary["errors"]
     with pd.option_context(
         "display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60
     ):
-        print(results.dataset)
-    print(f"{results.count_records()} record(s); errors: {results.summary['errors'] or 'none'}")
+        print(frame)
+        if selected is not None:
+            print(f"\nselected output ({selected[0]}):")
+            print(selected[1])
+    print(f"{len(frame)} record(s); errors: {errors or 'none'}")
     return 0
+
+
+class StagePreview:
+    """A previewed stage: its main rows, its selected output, errors of the stage."""
+
+    def __init__(self, dataset: Any, output: str, selected: Any, errors: dict[str, int]) -> None:
+        self.dataset = dataset
+        self.output = output
+        self.selected = selected
+        self.errors = errors
+
+
+def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) -> StagePreview:
+    """Preview stage `target` of a workflow spec in memory (nothing written).
+
+    Each stage up to `target` is previewed, seeded from the selected output of the stage
+    before it as a run seeds it (a DataFrame seed with the stage's sampling/selection
+    strategy), then its output processors run as a second pass. A stage makes its
+    num_records rows (without num_records: its input's selected rows), capped at
+    `num_records` for `target` and at max(num_records, 10) for the stages before it.
+    on_success callbacks are not run (they need a stage directory on disk).
+    """
+    from dd_prefect.config.builder import DataDesignerConfig
+    from dd_prefect.config.seeds import DataFrameSeedSource, SeedConfig
+    from dd_prefect.engine.seed_reader import SeedReader
+    from dd_prefect.workflow.stages import WorkflowError
+
+    names = [s.name for s in spec.stages]
+    stages = spec.stages[: names.index(target) + 1]
+    upstream = None
+    for index, stage in enumerate(stages):
+        last = index == len(stages) - 1
+        cap = num_records if last else max(num_records, _UPSTREAM_PREVIEW_ROWS)
+        config = spec.stage_config(stage)
+        if index:
+            if upstream is None or len(upstream) == 0:
+                raise WorkflowError(
+                    f"stage '{stages[index - 1].name}' produced no rows in the preview, so "
+                    f"stage '{stage.name}' has no input to preview"
+                )
+            seed = SeedConfig(
+                source=DataFrameSeedSource(df=upstream),
+                sampling_strategy=stage.sampling_strategy,
+                selection_strategy=stage.selection_strategy,
+            )
+            config = config.model_copy(update={"seed_config": seed})
+        count = stage.num_records
+        if count is None and config.seed_config is not None:
+            count = SeedReader(config.seed_config, seed=None, fingerprint="preview").num_rows
+        count = min(count if count is not None else cap, cap)
+        results = designer.preview(config, num_records=count)
+        main, outputs = results.dataset, dict(results.processor_outputs)
+        errors = dict(results.summary["errors"])
+        if stage.output_processors and len(main):
+            second = designer.preview(
+                DataDesignerConfig(
+                    seed_config=SeedConfig(source=DataFrameSeedSource(df=main)),
+                    processors=stage.output_processors,
+                ),
+                num_records=len(main),
+            )
+            main = second.dataset
+            outputs.update(second.processor_outputs)
+            for kind, n in second.summary["errors"].items():
+                errors[kind] = errors.get(kind, 0) + n
+        selected = main
+        if stage.output.startswith("processor:"):
+            selected = outputs.get(stage.output.removeprefix("processor:"))
+            if selected is None:  # a processor with no output: nothing to hand on
+                import pandas as pd
+
+                selected = pd.DataFrame()
+        if last:
+            return StagePreview(main, stage.output, selected, errors)
+        upstream = selected
+    raise AssertionError("unreachable: the target stage is among the stages")
 
 
 def _run(args: argparse.Namespace) -> int:
     from dd_prefect.config.workflow_spec import WorkflowSpec
     from dd_prefect.orchestration.runtime import quiet_prefect_exit
-    from dd_prefect.workflow.resume import ResumeMode
 
-    spec = _load(args.spec)
-    mode = ResumeMode.parse(args.resume)
+    # -n replaces the dataset's (or the first stage's) num_records before validation.
+    spec = _load(args.spec, num_records=args.num_records)
+    mode = args.resume  # parsed (and checked) by argparse
     designer = _designer(spec, args.artifact_path)
     with quiet_prefect_exit(), _ProgressBar() as bar:
         if isinstance(spec, WorkflowSpec):
@@ -169,10 +337,9 @@ def _run(args: argparse.Namespace) -> int:
             bar.close()
             _print_workflow_summary(results)
         else:
-            count = args.num_records if args.num_records is not None else spec.num_records
             results = designer.create(
                 spec.config,
-                num_records=count,
+                num_records=spec.num_records,
                 dataset_name=spec.name,
                 resume=mode,
                 on_progress=bar.update,

@@ -21,6 +21,7 @@ from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuil
 from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.config.models import ModelProvider
 from dd_prefect.config.run_config import RunConfig
+from dd_prefect.config.seeds import seed_files_digest
 from dd_prefect.config.validation import validate_config
 from dd_prefect.engine.errors import GenerationError
 from dd_prefect.engine.generator import DatasetGenerator
@@ -134,6 +135,7 @@ class DataDesigner:
                 resume=mode,
                 use_global_throttle=self.use_global_throttle(),
                 on_progress=on_progress,
+                seed_digest=seed_files_digest(config.seed_config),
             )
             return await run_create_flow(run, retries=self.flow_retries)
 
@@ -165,7 +167,7 @@ class DataDesigner:
         return PreviewResults(_concat(frames), {k: _concat(v) for k, v in outputs.items()}, summary)
 
     def compose_workflow(self, name: str) -> Any:
-        """A new :class:`~dd_prefect.workflow.composite.CompositeWorkflow` named `name`."""
+        """A new :class:`~dd_prefect.orchestration.composite.CompositeWorkflow` named `name`."""
         from dd_prefect.orchestration.composite import CompositeWorkflow
 
         return CompositeWorkflow(self, name)

@@ -14,11 +14,8 @@ import dd_prefect.config as dd
 from dd_prefect.examples import workflows
 from dd_prefect.interface import DataDesigner
 from dd_prefect.orchestration.composite import CompositeWorkflow
-from dd_prefect.orchestration.deployment_flows import (
-    FLOW_RETRIES,
-    FLOW_RETRY_DELAY,
-    effective_resume,
-)
+from dd_prefect.orchestration.deployment_flows import FLOW_RETRIES, FLOW_RETRY_DELAY
+from dd_prefect.orchestration.runtime import effective_resume
 from dd_prefect.workflow.resume import ResumeMode
 
 

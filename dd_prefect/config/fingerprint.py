@@ -54,7 +54,7 @@ def fingerprint_of(config: BaseModel) -> str:
     if seed is not None:
         source = seed.source
         seed_data = seed.model_dump(mode="json", exclude={"source"})
-        if hasattr(source, "content_digest"):
+        if source.seed_type == "dataframe":  # never serialized: counted by its content
             seed_data["source"] = {"seed_type": "dataframe", "digest": source.content_digest()}
         else:
             seed_data["source"] = source.model_dump(mode="json")

@@ -79,6 +79,30 @@ class LocalFileSeedSource(BaseModel):
     def describe(self) -> str:
         return self.path
 
+    def content_digest(self) -> str:
+        """A digest of the matched files' names, sizes and modification times.
+
+        Not part of the config fingerprint (a config stays pure data), but runs fold it into
+        what they reuse, so editing a seed file in place is noticed.
+        """
+        return files_digest(self.files())
+
+
+def seed_files_digest(seed: SeedConfig | None) -> str | None:
+    """Digest of a seed config's local files (None for no seed or a DataFrame seed)."""
+    if seed is None or not isinstance(seed.source, LocalFileSeedSource):
+        return None
+    return seed.source.content_digest()
+
+
+def files_digest(files: list[Path]) -> str:
+    """sha256 over (name, size, mtime_ns) of each file, in order."""
+    entries = []
+    for path in files:
+        stat = path.stat()
+        entries.append([path.name, stat.st_size, stat.st_mtime_ns])
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
 
 def _reject_dataframe_serialization(df: pd.DataFrame) -> Any:
     raise ValueError(

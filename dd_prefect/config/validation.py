@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import jinja2
+import jsonschema
+import numpy as np
+import pandas as pd
 
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.columns import (
@@ -167,6 +172,8 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add) -> 
     elif isinstance(column, LLMStructuredColumnConfig):
         if not isinstance(column.output_format, dict) or not column.output_format:
             add("output_format must be a non-empty JSON schema", column=column.name)
+        elif problem := _json_schema_problem(column.output_format):
+            add(problem, column=column.name, field="output_format")
     elif isinstance(column, LLMJudgeColumnConfig):
         if not column.scores:
             add("an llm-judge column needs at least one score", column=column.name)
@@ -187,7 +194,73 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add) -> 
                 add(f"'{column.function}' is not callable", column=column.name)
 
 
+def _json_schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why `schema` is not a valid JSON Schema (checked against its metaschema), or None."""
+    try:
+        with warnings.catch_warnings():
+            # An unknown "$schema" falls back to the latest draft, with a DeprecationWarning.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"output_format is not a valid JSON schema: {exc.message} (at {exc.json_path})"
+    return None
+
+
 def _sampler_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> list[str]:
+    out = _value_problems(column, config)
+    if column.convert_to in ("int", "float"):
+        values: list[Any] = []
+        if isinstance(column.params, CategorySamplerParams):
+            values = list(column.params.values)
+        elif isinstance(column.params, SubcategorySamplerParams):
+            values = [v for vs in column.params.values.values() for v in vs]
+        bad = _unconvertible(values, column.convert_to)
+        if bad:
+            shown = ", ".join(repr(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
+            out.append(f"convert_to '{column.convert_to}' fails for value(s) {shown}")
+    return out
+
+
+def _value_kind(values: Sequence[Any]) -> str:
+    """How the sampler engine represents category values: bool, int, float or str.
+
+    Mirrors ``dd_prefect.engine.samplers._value_kind`` (the config layer can't import it).
+    """
+    if values and all(isinstance(v, bool | np.bool_) for v in values):
+        return "bool"
+    if any(isinstance(v, bool | np.bool_) for v in values):
+        return "str"
+    if all(isinstance(v, int | np.integer) for v in values):
+        return "int"
+    if all(isinstance(v, int | float | np.integer | np.floating) for v in values):
+        return "float"
+    return "str"
+
+
+def _unconvertible(values: Sequence[Any], to: str) -> list[Any]:
+    """The category values that ``convert_to=to`` ("int" or "float") would fail on.
+
+    Each value is represented and converted as ``dd_prefect.engine.samplers`` does it.
+    """
+    kind = _value_kind(values)
+    bad = []
+    for value in values:
+        if kind == "str":
+            text = np.empty(1, dtype=object)
+            text[0] = value if isinstance(value, str) else str(value)
+            series = pd.Series(pd.array(text, dtype="str"))
+        else:
+            series = pd.Series([value], dtype={"bool": bool, "int": np.int64}.get(kind, np.float64))
+        try:
+            if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
+                series = pd.to_numeric(series)
+            series.astype(np.int64 if to == "int" else np.float64)
+        except (ValueError, TypeError, OverflowError):
+            bad.append(value)
+    return bad
+
+
+def _value_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> list[str]:
     p = column.params
     out: list[str] = []
     if isinstance(p, CategorySamplerParams):

@@ -10,6 +10,7 @@ input unknowable, that check waits until the stage's real input exists.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ class WorkflowSpec(BaseModel):
                     output_processors=stage.output_processors,
                     output=stage.output,
                     has_callback=stage.on_success is not None,
+                    sampling_strategy=stage.sampling_strategy,
+                    selection_strategy=stage.selection_strategy,
                 )
                 for stage in self.stages
             ]
@@ -163,7 +166,7 @@ class WorkflowSpec(BaseModel):
 
 
 def stage_problems(stage: StageSpec, config: DataDesignerConfig) -> list[ConfigIssue]:
-    """Stage-level checks: name, output selector, processor names."""
+    """Stage-level checks: name, output selector, processor names, on_success import."""
     issues: list[ConfigIssue] = []
 
     def add(message: str, field: str | None = None) -> None:
@@ -183,7 +186,25 @@ def stage_problems(stage: StageSpec, config: DataDesignerConfig) -> list[ConfigI
         )
     if problem := output_problem(stage.output, set(own) | set(extra)):
         add(problem, field="output")
+    if stage.on_success is not None and (problem := callable_problem(stage.on_success)):
+        add(problem, field="on_success")
     return issues
+
+
+def callable_problem(path: str) -> str | None:
+    """Why ``"pkg.module:function"`` does not import as a callable, or None.
+
+    Imports the module (as running the stage would): a user module may fail at import
+    with any error, which is reported rather than raised.
+    """
+    module, _, attr = path.partition(":")
+    try:
+        target = getattr(importlib.import_module(module), attr)
+    except Exception as exc:
+        return f"cannot import '{path}': {type(exc).__name__}: {exc}"
+    if not callable(target):
+        return f"'{path}' is not callable"
+    return None
 
 
 @dataclass
@@ -197,6 +218,10 @@ class StageLink:
     output: str
     has_callback: bool
     override_columns: set[str] | None = None  # columns of a file replacing its output
+    # How the stage walks its input; only stages after the first are seeded by the
+    # workflow, so these must stay at their defaults on the first stage.
+    sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED
+    selection_strategy: Any = None
 
 
 def chain_problems(links: list[StageLink]) -> list[ConfigIssue]:
@@ -205,7 +230,9 @@ def chain_problems(links: list[StageLink]) -> list[ConfigIssue]:
     The first stage is checked against its own seed; each later one against the columns
     the stage before it hands on, inferred statically (or those of an override file).
     Where they can't be known (an on_success callback), references wait for the real
-    input. Also: the first stage needs num_records or a seed; later ones have no seed.
+    input. A stage's output processors are checked against its main output's columns.
+    Also: the first stage needs num_records or a seed, and takes no sampling/selection
+    strategy (its own seed's apply); later ones have no seed.
     """
     issues: list[ConfigIssue] = []
     input_columns: set[str] | None = None
@@ -228,10 +255,22 @@ def chain_problems(links: list[StageLink]) -> list[ConfigIssue]:
                     field="config.seed_config",
                 )
             )
+        if first:
+            issues += _first_stage_strategy_problems(link)
         seed_columns: Any = OWN_SEED if first else input_columns
         issues += validate_config(
             link.config, seed_columns=seed_columns, stage=link.name, raise_on_error=False
         )
+        if link.output_processors:
+            main_columns = selected_output_columns(
+                link.config,
+                input_columns=input_columns,
+                output_processors=[],
+                output="final",
+                has_callback=False,
+                first=first,
+            )
+            issues += output_processor_problems(link, main_columns)
         input_columns = (
             link.override_columns
             if link.override_columns is not None
@@ -245,6 +284,47 @@ def chain_problems(links: list[StageLink]) -> list[ConfigIssue]:
             )
         )
     return issues
+
+
+def _first_stage_strategy_problems(link: StageLink) -> list[ConfigIssue]:
+    """The first stage is seeded by its own seed config, never by the workflow: strategies
+    given to the stage itself would be silently ignored."""
+    issues = []
+    hint = (
+        "is ignored on the first stage (the workflow seeds only later stages); set "
+        "sampling/selection on the first stage's own seed (with_seed_dataset, or "
+        "config.seed_config in a spec)"
+    )
+    if str(link.sampling_strategy) != SamplingStrategy.ORDERED.value:
+        issues.append(
+            ConfigIssue(f"sampling_strategy {hint}", stage=link.name, field="sampling_strategy")
+        )
+    if link.selection_strategy is not None:
+        issues.append(
+            ConfigIssue(f"selection_strategy {hint}", stage=link.name, field="selection_strategy")
+        )
+    return issues
+
+
+def output_processor_problems(link: StageLink, main_columns: set[str] | None) -> list[ConfigIssue]:
+    """Check a stage's output processors against the columns of its main output (None:
+    unknown, so only what needs no columns is checked, e.g. Jinja syntax).
+
+    Duplicate names are left to the stage checks (`stage_problems`, `make_stage`).
+    """
+    config = DataDesignerConfig(processors=link.output_processors)
+    issues = validate_config(
+        config, seed_columns=main_columns, stage=link.name, raise_on_error=False
+    )
+    out = []
+    for issue in issues:
+        if issue.field == "processors":  # duplicate processor names
+            continue
+        field = issue.field
+        if field is not None and field.startswith("processors"):
+            field = "output_" + field
+        out.append(ConfigIssue(issue.message, column=issue.column, stage=link.name, field=field))
+    return out
 
 
 def selected_output_columns(
@@ -289,10 +369,12 @@ __all__ = [
     "StageLink",
     "StageSpec",
     "WorkflowSpec",
+    "callable_problem",
     "chain_problems",
     "load_spec",
     "name_problem",
     "output_problem",
+    "output_processor_problems",
     "selected_output_columns",
     "stage_problems",
 ]
@@ -326,9 +408,13 @@ class DatasetSpec(BaseModel):
             raise ConfigValidationError(issues)
 
 
-def load_spec(path: str | Path) -> WorkflowSpec | DatasetSpec:
+def load_spec(path: str | Path, *, num_records: int | None = None) -> WorkflowSpec | DatasetSpec:
     """Load a workflow spec (has ``stages``), a dataset spec (has ``config``) or a plain
-    config file, and validate it; errors name the stage, column or field at fault."""
+    config file, and validate it; errors name the stage, column or field at fault.
+
+    `num_records`, when given, replaces the dataset's num_records, or the FIRST stage's
+    for a workflow spec (later stages keep theirs), before validation.
+    """
     path = Path(path)
     try:
         data = load_file(path)
@@ -344,9 +430,22 @@ def load_spec(path: str | Path) -> WorkflowSpec | DatasetSpec:
         cls = DatasetSpec
         if "config" not in data:
             data = {"name": path.stem, "config": data}
+    if num_records is not None:
+        data = _with_num_records(data, num_records)
     try:
         spec = cls.model_validate(data)
     except ValidationError as exc:
         raise config_error_from(exc) from None
     spec.validate_spec()
     return spec
+
+
+def _with_num_records(data: dict[str, Any], num_records: int) -> dict[str, Any]:
+    """`data` with num_records overridden (the first stage's in a workflow spec)."""
+    data = dict(data)
+    stages = data.get("stages")
+    if "stages" not in data:
+        data["num_records"] = num_records
+    elif isinstance(stages, list) and stages and isinstance(stages[0], dict):
+        data["stages"] = [{**stages[0], "num_records": num_records}, *stages[1:]]
+    return data

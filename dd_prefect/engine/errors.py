@@ -23,7 +23,3 @@ class CellError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
         super().__init__(message)
-
-
-class TemplateRenderError(GenerationError):
-    """A template failed to render (unknown name, sandbox violation, filter error)."""

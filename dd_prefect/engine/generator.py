@@ -140,7 +140,11 @@ class DatasetGenerator:
             if c.is_llm
         }
         self._plan = self._plan_segments()
-        self.window = ErrorWindow(run_config)
+        self.start_run()
+
+    def start_run(self) -> None:
+        """Forget the error window and row count of an earlier run with this generator."""
+        self.window = ErrorWindow(self.run_config)
         self.rows_produced = 0
 
     @property
@@ -187,7 +191,8 @@ class DatasetGenerator:
         result = self._finish(index, start, num_rows, records, failed, errors, samples, dtypes)
         result.duration = time.perf_counter() - began
         if output_dir is not None:
-            result.files = self.write(result, Path(output_dir))
+            # Encoding parquet is CPU work: off the event loop, so LLM traffic keeps flowing.
+            result.files = await asyncio.to_thread(self.write, result, Path(output_dir))
         self.rows_produced += result.num_rows
         return result
 
@@ -345,6 +350,7 @@ class DatasetGenerator:
             except BaseException:
                 for fut in done.values():
                     fut.cancel()
+                await asyncio.gather(*done.values(), return_exceptions=True)
                 raise
 
         runner = run_chain if chain else run_row
@@ -362,7 +368,10 @@ class DatasetGenerator:
         frame = pd.DataFrame([records[i] for i in alive])
         fn = load_callable(column.function)
         try:
-            values = fn(frame, dict(column.params))
+            if inspect.iscoroutinefunction(fn):
+                values = fn(frame, dict(column.params))
+            else:  # user code may be slow: keep the event loop free
+                values = await asyncio.to_thread(fn, frame, dict(column.params))
             if inspect.isawaitable(values):
                 values = await values
             values = list(values)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from dd_prefect.engine.throttle import AIMDLimiter
 SecretResolver = Callable[[str], str]
 _secret_resolvers: list[SecretResolver] = []
 
-# Endpoint used when a provider is the bundled mock and no server was handed in.
+# provider_type of the bundled mock LLM server (its endpoint comes from `mock_endpoint`).
 _MOCK_PROVIDER = "mock"
 
 
@@ -55,8 +54,8 @@ def resolve_api_key(provider: ModelProvider) -> str | None:
         for resolver in _secret_resolvers:
             try:
                 return resolver(block)
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}")
+            except Exception as exc:  # the message names the block, never holds its value
+                errors.append(f"{type(exc).__name__}: {exc}")
         raise GenerationError(
             f"provider '{provider.name}': could not load Prefect Secret block '{block}' "
             f"({', '.join(errors)})"
@@ -252,7 +251,6 @@ class ModelRegistry:
         self._limiters: dict[str, AIMDLimiter] = {}
         self._handles: dict[str, ModelHandle] = {}
         self.usage: dict[str, LLMUsage] = {}
-        self.created_at = time.monotonic()
 
     def update_models(self, model_configs: list[ModelConfig]) -> None:
         """Add model configs (by alias) from another config run with this registry."""

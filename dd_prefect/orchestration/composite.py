@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import FlowRunContext
 from prefect.flow_runs import apause_flow_run
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
@@ -35,14 +34,16 @@ from dd_prefect.config.seeds import (
     PartitionBlock,
     SamplingStrategy,
     SeedConfig,
+    files_digest,
     read_seed_columns,
+    seed_files_digest,
 )
 from dd_prefect.config.workflow_spec import StageLink, WorkflowSpec, chain_problems, name_problem
 from dd_prefect.engine.cells import load_callable
 from dd_prefect.engine.generator import PARQUET_DIR, PROCESSORS_DIR, DatasetGenerator
 from dd_prefect.engine.parquet_io import count_rows, parquet_files
 from dd_prefect.orchestration.dataset_flow import DatasetRun, ProgressCallback, run_dataset
-from dd_prefect.orchestration.runtime import run_sync
+from dd_prefect.orchestration.runtime import effective_resume, run_sync
 from dd_prefect.orchestration.throttle import global_throttle, no_throttle
 from dd_prefect.workflow.resume import ResumeError, ResumeMode
 from dd_prefect.workflow.stages import (
@@ -286,10 +287,7 @@ async def workflow_flow(
 ) -> dict[str, Any]:
     """The Prefect flow of a composite workflow run; returns each stage's status."""
     plan = _PLANS[run_token]
-    mode = plan.mode
-    ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run.run_count > 1 and mode is ResumeMode.NEVER:
-        mode = ResumeMode.IF_POSSIBLE  # a Prefect retry keeps what the failed attempt made
+    mode = effective_resume(plan.mode)
     plan.results = await _run_workflow(plan, mode)
     return {name: result.status for name, result in plan.results.items()}
 
@@ -307,21 +305,24 @@ async def _run_workflow(plan: _Plan, mode: ResumeMode) -> CompositeWorkflowResul
                 raise ResumeError(f"cannot resume workflow '{workflow.name}': {why}")
             if layout.metadata_path.exists():
                 logger.warning("workflow '%s': %s; starting fresh", workflow.name, why)
-    if prior is None and layout.dir.exists():
-        shutil.rmtree(layout.dir)
-    layout.dir.mkdir(parents=True, exist_ok=True)
-    # Earlier records stay until their stage is redone: a run of fewer stages (targets) or
-    # a ResumeError must not forget stages that are still reusable.
-    metadata = WorkflowMetadata(
-        **((prior.model_extra or {}) if prior else {}),
-        name=workflow.name,
-        stages=list(prior.stages) if prior else [],
-    )
-
     configs = [s.config for s in plan.stages]
     merged = DataDesignerConfig(model_configs=_all_models(configs))
     results: dict[str, StageResult | SkippedStageResult] = {}
     async with designer.models(merged) as registry:
+        # Every model's client (and API key) first: a missing key must fail the run before
+        # anything of the earlier run is removed.
+        for alias in sorted({c.model_alias for cfg in configs for c in cfg.columns if c.is_llm}):
+            registry.handle(alias)
+        if prior is None and layout.dir.exists():
+            shutil.rmtree(layout.dir)
+        layout.dir.mkdir(parents=True, exist_ok=True)
+        # Earlier records stay until their stage is redone: a run of fewer stages (targets)
+        # or a ResumeError must not forget stages that are still reusable.
+        metadata = WorkflowMetadata(
+            **((prior.model_extra or {}) if prior else {}),
+            name=workflow.name,
+            stages=list(prior.stages) if prior else [],
+        )
         await _run_stages(plan, mode, layout, prior, metadata, registry, results)
     return CompositeWorkflowResults(workflow.name, layout.dir, results)
 
@@ -332,7 +333,6 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
     input_path: Path | None = None
     empty_upstream: str | None = None
     forced = False  # an earlier stage ran: everything after it runs too
-    continuing = False  # an earlier partial stage was resumed (ALWAYS lets later ones run)
     for index, stage in enumerate(plan.stages):
         stage_dir = layout.dir / stage.dir_name(index)
         before = _prior_stage(prior, index, stage.name)
@@ -354,7 +354,13 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
 
         generator = _stage_generator(plan, stage, index, input_path, registry, upstream_fp)
         num = stage.num_records if stage.num_records is not None else generator.num_seed_rows
-        fingerprint = stage_fingerprint(stage, num or 0, upstream_fp)
+        fingerprint = stage_fingerprint(
+            stage,
+            num or 0,
+            upstream_fp,
+            plan.workflow.designer.run_config,
+            seed_digest=_own_seed_digest(stage) if index == 0 else None,
+        )
         entry.fingerprint = fingerprint
         entry.requested_records = num
         entry.seed_path = layout.rel(input_path) if input_path else _own_seed(stage)
@@ -374,17 +380,22 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
             output = layout.abs(before.output_path)
             logger.info("stage '%s': reusing completed output", stage.name)
         else:
-            if mode is ResumeMode.ALWAYS and not partial and not forced and not continuing:
+            # Under ALWAYS only a partial stage, or one after a stage that ran (a resumed
+            # partial one, or rerun_from), may run.
+            if mode is ResumeMode.ALWAYS and not partial and not forced:
                 raise ResumeError(
                     f"cannot resume workflow '{plan.workflow.name}': stage '{stage.name}' {reason}"
                 )
-            continuing = continuing or partial
             forced = True
             del metadata.stages[index + 1 :]  # records of the stages after it are stale now
             entry.status = "running"
             entry.error = None
             layout.write(metadata)
-            dataset_mode = ResumeMode.IF_POSSIBLE if partial else ResumeMode.NEVER
+            dataset_mode = (
+                (ResumeMode.ALWAYS if mode is ResumeMode.ALWAYS else ResumeMode.IF_POSSIBLE)
+                if partial
+                else ResumeMode.NEVER
+            )
             began = time.perf_counter()
             run = _StageRun(
                 stage=stage,
@@ -453,8 +464,12 @@ async def _run_stages(plan, mode, layout, prior, metadata, registry, results) ->
         override = plan.overrides.get(stage.name)
         entry.override_path = layout.rel(override) if override else None
         layout.write(metadata)
-        results[stage.name] = StageResult(
-            stage.name, entry.status, _dataset_dir(stage, stage_dir), output, fingerprint
+        results[stage.name] = StageResult(  # an override is what the stage hands on
+            stage.name,
+            entry.status,
+            _dataset_dir(stage, stage_dir),
+            override or output,
+            fingerprint,
         )
         input_path = override or output
         upstream_fp = (
@@ -498,6 +513,8 @@ async def _review(
         poll_interval=int(os.environ.get("DD_PREFECT_REVIEW_POLL_SECONDS", "5")),
         key=f"review-{stage.name}",
     )
+    if decision.override_path:  # recorded absolute: a resumed run may start elsewhere
+        decision.override_path = str(Path(decision.override_path).resolve())
     entry.review = decision.model_dump()
     if not decision.approve:
         entry.status = "failed"
@@ -545,9 +562,27 @@ def _stage_generator(plan, stage, index, input_path, registry, upstream_fp) -> D
                 )
             }
         )
-    # Row groups are keyed by content, not by paths: a moved workflow still resumes.
+    # Row groups are keyed by content, not by paths: a moved workflow still resumes. The
+    # config fingerprint leaves out operational knobs (max_parallel_requests, timeout).
+    own_seed = (
+        [
+            stage.config.seed_config.model_dump(mode="json", exclude={"source"}),
+            _own_seed_digest(stage),
+            _own_seed(stage),
+        ]
+        if index == 0 and stage.config.seed_config is not None
+        else None
+    )
     key = digest(
-        [config.model_dump(mode="json", exclude={"seed_config"}), stage.name, upstream_fp, index]
+        [
+            stage.config.model_copy(update={"seed_config": None}).fingerprint(),
+            str(stage.sampling_strategy),
+            stage.selection_strategy.model_dump() if stage.selection_strategy else None,
+            own_seed,
+            stage.name,
+            upstream_fp,
+            index,
+        ]
     )
     try:
         return DatasetGenerator(
@@ -684,8 +719,12 @@ def _pattern(path: Path) -> Path:
 
 
 def _files_digest(path: Path) -> str:
-    files = parquet_files(path)
-    return digest([[f.name, f.stat().st_size, count_rows([f])] for f in files])
+    return files_digest(parquet_files(path))
+
+
+def _own_seed_digest(stage: Stage) -> str | None:
+    """Digest of the first stage's own seed files (an edit in place reruns the stage)."""
+    return seed_files_digest(stage.config.seed_config)
 
 
 def _prior_stage(prior: WorkflowMetadata | None, index: int, name: str) -> StageMetadata | None:

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import LLMUsage
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
+from dd_prefect.orchestration.runtime import effective_resume
 from dd_prefect.orchestration.throttle import global_throttle, no_throttle
 from dd_prefect.workflow.dataset import (
     DatasetCreationResults,
@@ -51,11 +51,18 @@ class DatasetRun:
     resume: ResumeMode = ResumeMode.NEVER
     use_global_throttle: bool = False
     on_progress: ProgressCallback | None = None
+    seed_digest: str | None = None  # of the run's own seed files (not a stage handoff)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def key(self) -> str:
-        return dataset_key(self.generator.fingerprint, self.num_records, self.generator.run_config)
+        return dataset_key(
+            self.generator.fingerprint,
+            self.num_records,
+            self.generator.run_config,
+            name=self.name,
+            seed_digest=self.seed_digest,
+        )
 
 
 _RUNS: dict[str, DatasetRun] = {}
@@ -94,10 +101,8 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
     """Generate (or resume) one dataset inside the current flow run."""
     logger = get_run_logger()
     layout = DatasetLayout(run.base_dir)
-    mode = run.resume
-    flow_ctx = FlowRunContext.get()
-    if flow_ctx is not None and flow_ctx.flow_run.run_count > 1 and mode is ResumeMode.NEVER:
-        mode = ResumeMode.IF_POSSIBLE  # a Prefect retry keeps what the failed attempt made
+    mode = effective_resume(run.resume)
+    run.generator.start_run()  # a retry must not inherit the failed attempt's error window
     keep = plan_resume(layout, run.key, mode)
     if not keep:
         layout.clean()

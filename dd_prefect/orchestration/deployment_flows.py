@@ -19,6 +19,7 @@ from prefect.logging import get_run_logger
 
 from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
+from dd_prefect.orchestration.runtime import effective_resume
 from dd_prefect.workflow.resume import ResumeMode
 
 FLOW_RETRIES = int(os.environ.get("DD_PREFECT_FLOW_RETRIES", "0"))
@@ -33,14 +34,6 @@ def run_date() -> date:
     if ctx is not None and ctx.flow_run.expected_start_time is not None:
         return ctx.flow_run.expected_start_time.date()
     return date.today()
-
-
-def effective_resume(resume: ResumeMode) -> ResumeMode:
-    """A retry of a flow run resumes, whatever the first attempt asked for."""
-    ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run.run_count > 1 and resume is ResumeMode.NEVER:
-        return ResumeMode.IF_POSSIBLE
-    return resume
 
 
 @flow(

@@ -9,7 +9,20 @@ import os
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+from dd_prefect.workflow.resume import ResumeMode
+
 T = TypeVar("T")
+
+
+def effective_resume(resume: ResumeMode) -> ResumeMode:
+    """The resume mode to use in the current flow run: a Prefect retry of a run (its
+    run_count > 1) keeps what the failed attempt made, whatever the first one asked."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    if ctx is not None and ctx.flow_run.run_count > 1 and resume is ResumeMode.NEVER:
+        return ResumeMode.IF_POSSIBLE
+    return resume
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -39,14 +39,24 @@ CONFIG_FILE = "config.yaml"
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 
 
-def dataset_key(config_fingerprint: str, num_records: int, run_config: RunConfig) -> str:
+def dataset_key(
+    config_fingerprint: str,
+    num_records: int,
+    run_config: RunConfig,
+    *,
+    name: str,
+    seed_digest: str | None = None,
+) -> str:
     """Identity of a dataset's row groups: what they contain and how rows are split.
 
     Row group `i` of two runs with the same key holds the same rows (with a seed, the very
-    same values), so a finished one can be reused instead of generated again.
+    same values), so a finished one can be reused instead of generated again. The dataset
+    name keeps two datasets of one config apart; `seed_digest` notices an edited seed file.
     """
     return digest(
         {
+            "name": name,
+            "seed_files": seed_digest,
             "config": config_fingerprint,
             "num_records": num_records,
             "buffer_size": run_config.buffer_size,
@@ -224,6 +234,21 @@ def export_frame(frame: pd.DataFrame, path: str | Path, fmt: ExportFormat | None
     return path
 
 
+def builder_seeded_from(
+    output: Path, columns: list[str] | None = None
+) -> DataDesignerConfigBuilder:
+    """A new builder seeded from parquet output (a directory or a file); with `columns`,
+    the seed's other columns are marked drop=True."""
+    pattern = output / "*.parquet" if output.is_dir() else output
+    builder = DataDesignerConfigBuilder()
+    builder.with_seed_dataset(LocalFileSeedSource(path=str(pattern)))
+    if columns is not None:
+        for column in builder.columns:
+            if column.name not in columns:
+                column.drop = True
+    return builder
+
+
 def _is_nested(value: Any) -> bool:
     return isinstance(value, dict | list)
 
@@ -279,15 +304,7 @@ class DatasetCreationResults:
 
     def to_config_builder(self, columns: list[str] | None = None) -> DataDesignerConfigBuilder:
         """A new builder seeded from this dataset's parquet files."""
-        builder = DataDesignerConfigBuilder()
-        builder.with_seed_dataset(
-            LocalFileSeedSource(path=str(self.layout.parquet_dir / "*.parquet"))
-        )
-        if columns is not None:
-            for column in builder.columns:
-                if column.name not in columns:
-                    column.drop = True
-        return builder
+        return builder_seeded_from(self.layout.parquet_dir, columns)
 
     def __repr__(self) -> str:
         return f"DatasetCreationResults({str(self.base_dataset_path)!r})"
@@ -324,6 +341,7 @@ __all__ = [
     "ResumeError",
     "ResumeMode",
     "RowGroupRecord",
+    "builder_seeded_from",
     "check_dataset_name",
     "column_stats",
     "dataset_key",

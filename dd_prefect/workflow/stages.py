@@ -20,6 +20,7 @@ from dd_prefect.config.errors import ConfigIssue, ConfigValidationError, DataDes
 from dd_prefect.config.fingerprint import digest
 from dd_prefect.config.io import atomic_write_text
 from dd_prefect.config.processors import ProcessorConfig
+from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.seeds import IndexRange, PartitionBlock, SamplingStrategy
 from dd_prefect.config.workflow_spec import name_problem, output_problem
 from dd_prefect.engine.parquet_io import count_rows, parquet_files
@@ -161,12 +162,23 @@ def make_stage(
     )
 
 
-def stage_fingerprint(stage: Stage, num_records: int, upstream: str | None) -> str:
+def stage_fingerprint(
+    stage: Stage,
+    num_records: int,
+    upstream: str | None,
+    run_config: RunConfig,
+    *,
+    seed_digest: str | None = None,
+) -> str:
     """Identity of a stage's output: config, size, strategies, callback version, selection
-    of output, library version and the upstream stage's fingerprint."""
+    of output, library version, the upstream stage's fingerprint, the run settings that
+    change rows (seed, on_cell_error) and the first stage's own seed files (`seed_digest`)."""
     return digest(
         {
             "config": stage.config.fingerprint(),
+            "seed": run_config.seed,
+            "on_cell_error": run_config.on_cell_error,
+            "seed_files": seed_digest,
             "num_records": num_records,
             "sampling_strategy": str(stage.sampling_strategy),
             "selection_strategy": (

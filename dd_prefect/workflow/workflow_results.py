@@ -9,9 +9,13 @@ from typing import Any
 import pandas as pd
 
 from dd_prefect.config.builder import DataDesignerConfigBuilder
-from dd_prefect.config.seeds import LocalFileSeedSource
 from dd_prefect.engine.parquet_io import count_rows, parquet_files, read_parquet
-from dd_prefect.workflow.dataset import DatasetCreationResults, ExportFormat, export_frame
+from dd_prefect.workflow.dataset import (
+    DatasetCreationResults,
+    ExportFormat,
+    builder_seeded_from,
+    export_frame,
+)
 from dd_prefect.workflow.stages import WorkflowError
 
 
@@ -138,12 +142,4 @@ class CompositeWorkflowResults:
 
     def to_config_builder(self, columns: list[str] | None = None) -> DataDesignerConfigBuilder:
         """A new builder seeded from the final stage's selected output."""
-        output = self.get_stage_output_path(self.final_stage)
-        pattern = output / "*.parquet" if output.is_dir() else output
-        builder = DataDesignerConfigBuilder()
-        builder.with_seed_dataset(LocalFileSeedSource(path=str(pattern)))
-        if columns is not None:
-            for column in builder.columns:
-                if column.name not in columns:
-                    column.drop = True
-        return builder
+        return builder_seeded_from(self.get_stage_output_path(self.final_stage), columns)

@@ -497,7 +497,7 @@ async def test_moved_artifact_tree_still_resumes(prefect_server, mock_llm, tmp_p
 
 
 def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch):
-    def fp(num=6, upstream="up", builder=None, **changes):
+    def fp(num=6, upstream="up", builder=None, run=None, seed_digest=None, **changes):
         kwargs = {
             "num_records": None,
             "on_success": cb.observe,
@@ -510,7 +510,9 @@ def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch)
             **changes,
         }
         stage = make_stage([], "s", builder or answers(), **kwargs)
-        return stage_fingerprint(stage, num, upstream)
+        return stage_fingerprint(
+            stage, num, upstream, run or dd.RunConfig(seed=1), seed_digest=seed_digest
+        )
 
     base = fp()
     assert fp() == base  # stable
@@ -527,7 +529,11 @@ def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch)
         "output_processors": fp(output_processors=[view]),
         "output": fp(output_processors=[view], output="processor:v"),
         "upstream": fp(upstream="other"),
+        "seed": fp(run=dd.RunConfig(seed=2)),
+        "on_cell_error": fp(run=dd.RunConfig(seed=1, on_cell_error="null")),
+        "seed_files": fp(seed_digest="edited"),
     }
+    assert fp(run=dd.RunConfig(seed=1, buffer_size=3, max_llm_retries=0)) == base  # how, not what
     monkeypatch.setattr(stages_module, "__version__", "99.0.0")
     variants["library_version"] = fp()
     assert base not in variants.values()

@@ -284,6 +284,54 @@ def test_structured_column_needs_schema() -> None:
     assert "non-empty JSON schema" in only_issue(config).message
 
 
+def structured(schema: dict) -> dict:
+    return {
+        "name": "s",
+        "column_type": "llm-structured",
+        "prompt": "p",
+        "model_alias": "m",
+        "output_format": schema,
+    }
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        ({"type": "objekt"}, "$.type"),
+        ({"type": "object", "required": "a"}, "$.required"),
+        ({"type": "object", "properties": {"a": {"type": 3}}}, "$.properties.a.type"),
+        ({"type": "object", "additionalProperties": "no"}, "$.additionalProperties"),
+    ],
+)
+def test_structured_schema_must_be_a_valid_json_schema(schema: dict, where: str) -> None:
+    issue = only_issue(build(structured(schema)))
+    assert (issue.column, issue.field) == ("s", "output_format")
+    assert "not a valid JSON schema" in issue.message
+    assert where in issue.message
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+        {"$schema": "http://json-schema.org/draft-07/schema#", "type": "array"},
+        {"$schema": "https://example.test/unknown-draft", "type": "object"},
+    ],
+)
+def test_structured_valid_json_schemas_pass(schema: dict) -> None:
+    assert issues_of(build(structured(schema))) == []
+
+
+def test_structured_schema_from_pydantic_model_passes() -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        text: str
+        confidence: float
+
+    assert issues_of(build(structured(Answer))) == []
+
+
 def test_judge_problems() -> None:
     score = {"name": "a", "description": "d", "options": {}}
     config = build(
@@ -548,3 +596,78 @@ def test_seed_path_under_unknown_home_reported_not_raised() -> None:
     assert "matches no file" in issue.message
     builder = dd.DataDesignerConfigBuilder().with_seed_dataset(source)  # no crash either
     assert builder.columns == []
+
+
+# --- convert_to against category values -------------------------------------------------
+
+
+def converted(name: str, sampler_type: str, params: dict, to: str) -> dict:
+    return {**sampler(name, sampler_type, params), "convert_to": to}
+
+
+@pytest.mark.parametrize(
+    ("values", "to", "bad"),
+    [
+        (["a", "b"], "int", "'a', 'b'"),
+        (["1", "x"], "float", "'x'"),
+        ([1.0, float("nan")], "int", "nan"),
+        ([True, 2], "float", "True"),  # mixed bool/number values are sampled as strings
+    ],
+)
+def test_category_values_that_convert_to_cannot_convert(values, to, bad) -> None:
+    issue = only_issue(build(converted("c", "category", {"values": values}, to)))
+    assert issue.column == "c"
+    assert f"convert_to '{to}' fails for value(s) {bad}" == issue.message
+
+
+@pytest.mark.parametrize(
+    ("values", "to"),
+    [
+        (["1", "2.5", " 3 ", "1e3"], "int"),
+        (["1", "2.5"], "float"),
+        ([1, 2], "float"),
+        ([True, False], "int"),
+        ([1.0, float("nan")], "float"),
+        (["a", "b"], "str"),
+    ],
+)
+def test_category_values_that_convert(values, to) -> None:
+    assert issues_of(build(converted("c", "category", {"values": values}, to))) == []
+
+
+def test_subcategory_values_checked_for_convert_to() -> None:
+    config = build(
+        sampler("topic", "category", {"values": ["a", "b"]}),
+        converted(
+            "n",
+            "subcategory",
+            {"category": "topic", "values": {"a": ["1"], "b": ["2", "x"]}},
+            "int",
+        ),
+    )
+    issue = only_issue(config)
+    assert issue.column == "n"
+    assert "convert_to 'int' fails for value(s) 'x'" in issue.message
+
+
+def test_convert_to_problems_match_the_sampler_engine() -> None:
+    """Whatever validation accepts, generation converts (and what it rejects, fails)."""
+    from dd_prefect.engine.samplers import sample_columns
+
+    cases = [["a", "1"], ["1", "2.5"], [1.0, float("nan")], [True, 2], [True, False], [3, 4]]
+    for values in cases:
+        for to in ("int", "float"):
+            config = build(converted("c", "category", {"values": values}, to))
+            reported = bool(issues_of(config))
+            try:
+                sample_columns(
+                    config.columns,
+                    pd.DataFrame(index=pd.RangeIndex(20)),
+                    start=0,
+                    seed=1,
+                    fingerprint="f",
+                )
+                failed = False
+            except ValueError:
+                failed = True
+            assert reported == failed, (values, to)

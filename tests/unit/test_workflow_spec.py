@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 import dd_prefect.config as dd
+from dd_prefect.config.workflow_spec import StageLink, chain_problems
 
 BASE_SPEC: dict[str, Any] = {
     "name": "qa-pipeline",
@@ -111,6 +113,29 @@ BASE_SPEC: dict[str, Any] = {
 
 def spec_data() -> dict[str, Any]:
     return copy.deepcopy(BASE_SPEC)
+
+
+HOOKS = "dd_spec_test_hooks"
+
+
+@pytest.fixture
+def hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An importable module of on_success callbacks (and things that are not)."""
+    folder = tmp_path / "hooks"
+    folder.mkdir()
+    (folder / f"{HOOKS}.py").write_text(
+        "def after_questions(stage_dir):\n    return None\n\n"
+        "def reshape(stage_dir):\n    return None\n\n"
+        "NOT_CALLABLE = 3\n",
+        encoding="utf-8",
+    )
+    (folder / "dd_spec_broken_hooks.py").write_text(
+        "raise RuntimeError('boom at import')\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(folder))
+    for name in (HOOKS, "dd_spec_broken_hooks"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    return HOOKS
 
 
 def write(tmp_path: Path, data: dict[str, Any], name: str = "spec.yaml") -> Path:
@@ -337,11 +362,34 @@ def test_literal_api_key_never_in_spec_error(tmp_path: Path) -> None:
     assert any("api_key" in (i.field or "") for i in err.issues)
 
 
-def test_good_on_success_accepted(tmp_path: Path) -> None:
+def test_good_on_success_accepted(tmp_path: Path, hooks: str) -> None:
     data = spec_data()
-    data["stages"][0]["on_success"] = "my_pkg.hooks:after_questions"
+    data["stages"][0]["on_success"] = f"{hooks}:after_questions"
     spec = dd.WorkflowSpec.from_file(write(tmp_path, data))
-    assert spec.stages[0].on_success == "my_pkg.hooks:after_questions"
+    assert spec.stages[0].on_success == f"{hooks}:after_questions"
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        (
+            "no_such_pkg_dd_prefect.hooks:after",
+            "cannot import 'no_such_pkg_dd_prefect.hooks:after'",
+        ),
+        (f"{HOOKS}:missing", "has no attribute 'missing'"),
+        (f"{HOOKS}:NOT_CALLABLE", "is not callable"),
+        ("dd_spec_broken_hooks:anything", "RuntimeError: boom at import"),
+    ],
+)
+def test_unimportable_on_success_reported(
+    tmp_path: Path, hooks: str, target: str, expected: str
+) -> None:
+    data = spec_data()
+    data["stages"][1]["on_success"] = target
+    err = load_error(tmp_path, data)
+    (issue,) = err.issues
+    assert (issue.stage, issue.field) == ("answers", "on_success")
+    assert expected in issue.message
 
 
 # --- columns flowing between stages -----------------------------------------------------
@@ -388,18 +436,18 @@ def test_processor_output_columns_feed_the_next_stage(tmp_path: Path) -> None:
     assert "answer" in issue.message
 
 
-def test_stage_after_on_success_is_not_checked_for_references(tmp_path: Path) -> None:
+def test_stage_after_on_success_is_not_checked_for_references(tmp_path: Path, hooks: str) -> None:
     data = spec_data()
-    data["stages"][0]["on_success"] = "my_pkg.hooks:reshape"
+    data["stages"][0]["on_success"] = f"{hooks}:reshape"
     data["stages"][1]["config"]["columns"][0]["prompt"] = "{{ anything_at_all }}"
     data["stages"][1]["config"]["processors"][0]["template"] = {"q": "{{ whatever }}"}
     data["stages"][2]["config"]["columns"][0]["prompt"] = "{{ unknowable }}"
     dd.WorkflowSpec.from_file(write(tmp_path, data))
 
 
-def test_stage_after_on_success_still_checked_otherwise(tmp_path: Path) -> None:
+def test_stage_after_on_success_still_checked_otherwise(tmp_path: Path, hooks: str) -> None:
     data = spec_data()
-    data["stages"][0]["on_success"] = "my_pkg.hooks:reshape"
+    data["stages"][0]["on_success"] = f"{hooks}:reshape"
     data["stages"][1]["config"]["columns"][0]["model_alias"] = "nobody"
     (issue,) = load_error(tmp_path, data).issues
     assert (issue.stage, issue.column) == ("answers", "answer")
@@ -456,3 +504,202 @@ def test_many_problems_at_once_each_naming_its_stage(tmp_path: Path) -> None:
     assert len(err.issues) == 4
     assert str(err).startswith("Invalid config (4 problems):")
     assert len(issues_for(err, "bad/name")) == 2
+
+
+# --- output processors against the stage's main output ----------------------------------
+
+
+def test_output_processors_referencing_main_output_validate(tmp_path: Path) -> None:
+    data = spec_data()
+    data["stages"][1]["output_processors"] = [
+        {"processor_type": "drop_columns", "name": "slim", "column_names": ["top*"]},
+        {
+            "processor_type": "schema_transform",
+            "name": "pair",
+            "template": {"q": "{{ question }}", "a": "{{ answer }}"},
+        },
+    ]
+    dd.WorkflowSpec.from_file(write(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    ("processor", "expected"),
+    [
+        (
+            {"processor_type": "drop_columns", "name": "slim", "column_names": ["nothing*"]},
+            "drops 'nothing*', which matches no column",
+        ),
+        (
+            # dropped by the stage's config (drop: true) before output processors run
+            {"processor_type": "drop_columns", "name": "slim", "column_names": ["difficulty"]},
+            "drops 'difficulty', which matches no column",
+        ),
+        (
+            {
+                "processor_type": "schema_transform",
+                "name": "slim",
+                "template": {"x": "{{ ghost }}"},
+            },
+            "template references unknown column 'ghost'",
+        ),
+        (
+            {"processor_type": "schema_transform", "name": "slim", "template": {"x": "{{ bad"}},
+            "Jinja syntax error in template",
+        ),
+    ],
+)
+def test_output_processors_checked_against_main_output(
+    tmp_path: Path, processor: dict, expected: str
+) -> None:
+    data = spec_data()
+    data["stages"][0]["output_processors"] = [processor]
+    err = load_error(tmp_path, data)
+    (issue,) = err.issues
+    assert (issue.stage, issue.field) == ("questions", "output_processors[slim]")
+    assert expected in issue.message
+    assert "stage 'questions', field 'output_processors[slim]'" in str(err)
+
+
+def test_output_processors_see_the_stages_input_columns(tmp_path: Path) -> None:
+    # the stage after `answers` gets q, a (processor:chat) and passes them through
+    data = spec_data()
+    data["stages"][2]["output_processors"] = [
+        {
+            "processor_type": "schema_transform",
+            "name": "t",
+            "template": {"x": "{{ q }} {{ grade }}"},
+        }
+    ]
+    dd.WorkflowSpec.from_file(write(tmp_path, data))
+    data["stages"][2]["output_processors"][0]["template"]["y"] = "{{ answer }}"
+    (issue,) = load_error(tmp_path, data).issues
+    assert (issue.stage, issue.field) == ("graded", "output_processors[t]")
+    assert "unknown column 'answer'" in issue.message
+
+
+def test_output_processors_after_unknown_input_only_syntax_checked(
+    tmp_path: Path, hooks: str
+) -> None:
+    data = spec_data()
+    data["stages"][0]["on_success"] = f"{hooks}:reshape"
+    data["stages"][1]["config"]["processors"][0]["template"] = {"q": "{{ whatever }}"}
+    data["stages"][1]["output_processors"] = [
+        {"processor_type": "drop_columns", "name": "slim", "column_names": ["unknowable"]}
+    ]
+    dd.WorkflowSpec.from_file(write(tmp_path, data))
+    data["stages"][1]["output_processors"].append(
+        {"processor_type": "schema_transform", "name": "t", "template": {"x": "{{ bad"}}
+    )
+    (issue,) = load_error(tmp_path, data).issues
+    assert (issue.stage, issue.field) == ("answers", "output_processors[t]")
+    assert "Jinja syntax error" in issue.message
+
+
+def test_duplicate_output_processors_reported_once(tmp_path: Path) -> None:
+    data = spec_data()
+    proc = {"processor_type": "drop_columns", "name": "slim", "column_names": ["grade"]}
+    data["stages"][2]["output_processors"] = [proc, proc]
+    err = load_error(tmp_path, data)
+    assert [i.message for i in err.issues] == ["duplicate output processor 'slim'"]
+
+
+def test_chain_problems_checks_output_processors_of_stage_links() -> None:
+    """The path CompositeWorkflow takes (StageLinks, typed processors)."""
+    builder = dd.DataDesignerConfigBuilder()
+    builder.add_column(name="a", column_type="expression", expr="x")
+    link = StageLink(
+        name="only",
+        config=builder.build(),
+        num_records=3,
+        output_processors=[dd.DropColumnsProcessorConfig(name="d", column_names=["b"])],
+        output="final",
+        has_callback=False,
+    )
+    (issue,) = chain_problems([link])
+    assert (issue.stage, issue.field) == ("only", "output_processors[d]")
+    assert "drops 'b'" in issue.message
+
+
+# --- sampling / selection on the first stage --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sampling_strategy", "shuffle"),
+        ("selection_strategy", {"kind": "index_range", "start": 0, "end": 1}),
+        ("selection_strategy", {"kind": "partition_block", "index": 0, "num_partitions": 2}),
+    ],
+)
+def test_first_stage_strategies_rejected(tmp_path: Path, field: str, value: Any) -> None:
+    data = spec_data()
+    data["stages"][0][field] = value
+    err = load_error(tmp_path, data)
+    (issue,) = err.issues
+    assert (issue.stage, issue.field) == ("questions", field)
+    assert "first stage's own seed (with_seed_dataset" in issue.message
+
+
+def test_first_stage_with_both_strategies_gets_two_issues(tmp_path: Path) -> None:
+    data = spec_data()
+    data["stages"][0]["sampling_strategy"] = "shuffle"
+    data["stages"][0]["selection_strategy"] = {"kind": "index_range", "start": 0, "end": 1}
+    err = load_error(tmp_path, data)
+    assert {(i.stage, i.field) for i in err.issues} == {
+        ("questions", "sampling_strategy"),
+        ("questions", "selection_strategy"),
+    }
+
+
+def test_first_stage_default_strategies_and_own_seed_strategies_accepted(tmp_path: Path) -> None:
+    seed = tmp_path / "docs.parquet"
+    pd.DataFrame({"doc": ["a", "b"]}).to_parquet(seed, index=False)
+    data = spec_data()
+    data["stages"][0]["sampling_strategy"] = "ordered"  # explicit default is fine
+    data["stages"][0]["config"]["seed_config"] = {
+        "source": {"seed_type": "local", "path": str(seed)},
+        "sampling_strategy": "shuffle",
+        "selection_strategy": {"kind": "index_range", "start": 0, "end": 0},
+    }
+    spec = dd.WorkflowSpec.from_file(write(tmp_path, data))
+    assert spec.stages[2].sampling_strategy == "shuffle"  # later stages keep theirs
+
+
+def test_stage_link_strategies_default_and_checked() -> None:
+    config = dd.DataDesignerConfig()
+    plain = StageLink("s", config, 3, [], "final", False)
+    assert plain.sampling_strategy == dd.SamplingStrategy.ORDERED
+    assert plain.selection_strategy is None
+    assert chain_problems([plain]) == []
+    shuffled = StageLink(
+        "s", config, 3, [], "final", False, sampling_strategy=dd.SamplingStrategy.SHUFFLE
+    )
+    (issue,) = chain_problems([shuffled])
+    assert issue.field == "sampling_strategy"
+    later = StageLink(
+        "t", config, None, [], "final", False, selection_strategy=dd.IndexRange(start=0, end=1)
+    )
+    assert chain_problems([plain, later]) == []
+
+
+# --- load_spec with a num_records override ----------------------------------------------
+
+
+def test_load_spec_num_records_overrides_first_stage(tmp_path: Path) -> None:
+    data = spec_data()
+    del data["stages"][0]["num_records"]  # invalid without the override
+    data["stages"][2]["num_records"] = 4
+    path = write(tmp_path, data)
+    with pytest.raises(dd.ConfigValidationError, match="needs num_records"):
+        dd.load_spec(path)
+    spec = dd.load_spec(path, num_records=5)
+    assert [s.num_records for s in spec.stages] == [5, None, 4]
+
+
+def test_load_spec_num_records_overrides_dataset(tmp_path: Path) -> None:
+    config = {"columns": [{"name": "a", "column_type": "expression", "expr": "x"}]}
+    plain = write(tmp_path, config, "plain.yaml")
+    assert dd.load_spec(plain, num_records=3).num_records == 3
+    dataset = write(tmp_path, {"name": "d", "num_records": 9, "config": config}, "d.yaml")
+    assert dd.load_spec(dataset).num_records == 9
+    assert dd.load_spec(dataset, num_records=2).num_records == 2
