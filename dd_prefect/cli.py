@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -225,14 +227,14 @@ def _preview(args: argparse.Namespace) -> int:
                 f"no stage '{target}' in workflow '{spec.name}' (stages: {', '.join(names)})"
             )
         preview = preview_workflow(spec, _designer(spec), target, args.num_records)
-        frame, errors = preview.dataset, preview.errors
+        frame, errors, notes = preview.dataset, preview.errors, preview.notes
         if preview.output != "final":
             selected = (preview.output, preview.selected)
     else:
         if args.stage is not None:
             raise BadInput(f"--stage needs a workflow spec; {args.spec} is a single dataset")
         results = _designer(spec).preview(spec.config, num_records=args.num_records)
-        frame, errors = results.dataset, results.summary["errors"]
+        frame, errors, notes = results.dataset, results.summary["errors"], []
     with pd.option_context(
         "display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60
     ):
@@ -240,18 +242,29 @@ def _preview(args: argparse.Namespace) -> int:
         if selected is not None:
             print(f"\nselected output ({selected[0]}):")
             print(selected[1])
+    for note in notes:
+        print(f"note: {note}")
     print(f"{len(frame)} record(s); errors: {errors or 'none'}")
     return 0
 
 
 class StagePreview:
-    """A previewed stage: its main rows, its selected output, errors of the stage."""
+    """A previewed stage: its main rows, its selected output, the stage's errors, and notes
+    on how the preview differs from a run (on_success callbacks not run)."""
 
-    def __init__(self, dataset: Any, output: str, selected: Any, errors: dict[str, int]) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        output: str,
+        selected: Any,
+        errors: dict[str, int],
+        notes: list[str],
+    ) -> None:
         self.dataset = dataset
         self.output = output
         self.selected = selected
         self.errors = errors
+        self.notes = notes
 
 
 def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) -> StagePreview:
@@ -265,13 +278,14 @@ def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) ->
     on_success callbacks are not run (they need a stage directory on disk).
     """
     from dd_prefect.config.builder import DataDesignerConfig
-    from dd_prefect.config.seeds import DataFrameSeedSource, SeedConfig
+    from dd_prefect.config.seeds import SeedConfig
     from dd_prefect.engine.seed_reader import SeedReader
     from dd_prefect.workflow.stages import WorkflowError
 
     names = [s.name for s in spec.stages]
     stages = spec.stages[: names.index(target) + 1]
     upstream = None
+    notes: list[str] = []
     for index, stage in enumerate(stages):
         last = index == len(stages) - 1
         cap = num_records if last else max(num_records, _UPSTREAM_PREVIEW_ROWS)
@@ -283,7 +297,7 @@ def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) ->
                     f"stage '{stage.name}' has no input to preview"
                 )
             seed = SeedConfig(
-                source=DataFrameSeedSource(df=upstream),
+                source=_frame_source(upstream),
                 sampling_strategy=stage.sampling_strategy,
                 selection_strategy=stage.selection_strategy,
             )
@@ -292,17 +306,17 @@ def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) ->
         if count is None and config.seed_config is not None:
             count = SeedReader(config.seed_config, seed=None, fingerprint="preview").num_rows
         count = min(count if count is not None else cap, cap)
-        results = designer.preview(config, num_records=count)
+        with _naming_stage(stage.name):
+            results = designer.preview(config, num_records=count)
         main, outputs = results.dataset, dict(results.processor_outputs)
         errors = dict(results.summary["errors"])
         if stage.output_processors and len(main):
-            second = designer.preview(
-                DataDesignerConfig(
-                    seed_config=SeedConfig(source=DataFrameSeedSource(df=main)),
-                    processors=stage.output_processors,
-                ),
-                num_records=len(main),
+            post = DataDesignerConfig(
+                seed_config=SeedConfig(source=_frame_source(main)),
+                processors=stage.output_processors,
             )
+            with _naming_stage(stage.name):
+                second = designer.preview(post, num_records=len(main))
             main = second.dataset
             outputs.update(second.processor_outputs)
             for kind, n in second.summary["errors"].items():
@@ -314,10 +328,38 @@ def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) ->
                 import pandas as pd
 
                 selected = pd.DataFrame()
+        if stage.on_success is not None:
+            notes.append(
+                f"stage '{stage.name}': on_success {stage.on_success} is not run in a preview"
+            )
         if last:
-            return StagePreview(main, stage.output, selected, errors)
+            return StagePreview(main, stage.output, selected, errors, notes)
         upstream = selected
     raise AssertionError("unreachable: the target stage is among the stages")
+
+
+@contextlib.contextmanager
+def _naming_stage(stage: str) -> Iterator[None]:
+    """Config problems met while previewing a stage (e.g. a reference to a column only an
+    on_success callback, not run here, would add) name the stage."""
+    from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
+
+    try:
+        yield
+    except ConfigValidationError as exc:
+        raise ConfigValidationError(
+            [
+                ConfigIssue(i.message, column=i.column, stage=i.stage or stage, field=i.field)
+                for i in exc.issues
+            ]
+        ) from None
+
+
+def _frame_source(df: Any) -> Any:
+    """A DataFrameSeedSource for a previewed frame (seeds the next stage's preview)."""
+    from dd_prefect.config.seeds import DataFrameSeedSource
+
+    return DataFrameSeedSource(df=df)
 
 
 def _run(args: argparse.Namespace) -> int:

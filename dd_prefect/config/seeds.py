@@ -120,10 +120,18 @@ class DataFrameSeedSource(BaseModel):
     df: Annotated[pd.DataFrame, PlainSerializer(_reject_dataframe_serialization)]
 
     def content_digest(self) -> str:
-        """A stable digest of the frame's contents, for fingerprints."""
-        hashed = pd.util.hash_pandas_object(self.df, index=False).to_numpy()
+        """A stable digest of the frame's contents, for fingerprints.
+
+        Frames with nested cells (dicts, lists), which pandas cannot hash, are digested from
+        their JSON text.
+        """
         header = json.dumps([str(c) for c in self.df.columns]).encode()
-        return hashlib.sha256(header + hashed.tobytes()).hexdigest()
+        try:
+            hashed = pd.util.hash_pandas_object(self.df, index=False).to_numpy().tobytes()
+        except TypeError:  # unhashable cells
+            text = self.df.to_json(orient="values", date_format="iso", default_handler=str)
+            hashed = text.encode("utf-8")
+        return hashlib.sha256(header + hashed).hexdigest()
 
     def describe(self) -> str:
         return f"DataFrame({len(self.df)} rows)"

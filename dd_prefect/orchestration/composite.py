@@ -239,6 +239,8 @@ class CompositeWorkflow:
                     output_processors=stage.output_processors,
                     output=stage.output,
                     has_callback=stage.on_success is not None,
+                    sampling_strategy=stage.sampling_strategy,
+                    selection_strategy=stage.selection_strategy,
                     override_columns=(
                         set(read_seed_columns(LocalFileSeedSource(path=str(_pattern(path)))))
                         if (path := overrides.get(stage.name))

@@ -298,3 +298,138 @@ def test_readme_demo_in_ephemeral_mode(tmp_path):
     for stage, records in expected.items():
         assert datasets[stage].metadata.status == "completed"
         assert datasets[stage].count_records() == records
+
+
+# -- workflow specs: preview of a later stage, -n, failures at run time ----------------------
+
+
+def workflow_data(mock_url: str, **first: Any) -> dict[str, Any]:
+    """A two-stage workflow on the mock: `asked` (6 records) -> `answered` (its input's)."""
+    return {
+        "name": "cli-workflow",
+        "model_providers": [{"name": "mock", "endpoint": mock_url}],
+        "model_configs": [{"alias": "fast", "model": "mock-model", "provider": "mock"}],
+        "run_config": {"buffer_size": 5, "seed": 3},
+        "stages": [
+            {
+                "name": "asked",
+                "num_records": 6,
+                "config": {
+                    "columns": [
+                        {
+                            "name": "topic",
+                            "column_type": "sampler",
+                            "sampler_type": "category",
+                            "params": {"values": ["tea", "coffee"]},
+                        },
+                        {
+                            "name": "question",
+                            "column_type": "llm-text",
+                            "model_alias": "fast",
+                            "prompt": "Ask about {{ topic }}",
+                        },
+                    ]
+                },
+                **first,
+            },
+            {
+                "name": "answered",
+                "config": {
+                    "columns": [
+                        {
+                            "name": "answer",
+                            "column_type": "llm-text",
+                            "model_alias": "fast",
+                            "prompt": "Answer: {{ question }}",
+                        }
+                    ]
+                },
+            },
+        ],
+    }
+
+
+def test_preview_of_a_later_stage_reads_the_stages_before_it(server_env, tmp_path):
+    data = yaml.safe_load((ROOT / "deployments" / "doc_qa.yaml").read_text())
+    passages = ROOT / "deployments" / "data" / "passages.jsonl"
+    data["stages"][0]["config"]["seed_config"]["source"]["path"] = str(passages)
+    spec = write_spec(tmp_path / "doc_qa.yaml", data)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = cli("preview", spec, "--stage", "chatml", "-n", "3", env=server_env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    # the stage's rows: drafts' output after its output processor dropped text/chunk_summary
+    assert lines[0].split() == ["doc_id", "question", "answer"]
+    assert "selected output (processor:chatml):" in lines
+    assert lines[lines.index("selected output (processor:chatml):") + 1].split() == ["messages"]
+    assert "'role': 'user'" in result.stdout
+    assert lines[-1] == "3 record(s); errors: none"
+    assert list(work.iterdir()) == []
+
+
+def test_run_n_sets_the_first_stages_num_records(server_env, mock_llm, tmp_path):
+    spec = write_spec(tmp_path / "wf.yaml", workflow_data(mock_llm.url))
+    art = tmp_path / "art"
+    result = cli("run", spec, "--artifact-path", art, "-n", "4", env=server_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "  asked: completed, 4 records" in result.stdout
+    assert "  answered: completed, 4 records" in result.stdout  # inherits its input's count
+    assert mock_llm.stats()["requests"] == 8
+
+
+def test_failure_at_run_time_is_one_line_exit_1(server_env, mock_llm, tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "cli_failing_hooks.py").write_text(
+        "def explode(stage_dir):\n    raise ValueError('callback exploded\\non two lines')\n"
+    )
+    data = workflow_data(mock_llm.url, on_success="cli_failing_hooks:explode")
+    spec = write_spec(tmp_path / "wf.yaml", data)
+    env = {**server_env, "PYTHONPATH": os.pathsep.join([str(hooks), str(ROOT)])}
+    result = cli("run", spec, "--artifact-path", tmp_path / "art", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "dd-prefect: error: ValueError: callback exploded on two lines"
+    ]
+
+
+# name -> (extra arguments / spec change, what the error line must contain)
+BAD_WORKFLOW_INPUT: dict[str, tuple[list[str], dict[str, Any], list[str]]] = {
+    "negative-n": (["-n", "-1"], {}, ["-n/--num-records", "must be >= 0"]),
+    "first-stage-shuffle": (
+        [],
+        {"sampling_strategy": "shuffle"},
+        ["stage 'asked'", "sampling_strategy", "with_seed_dataset"],
+    ),
+    "unimportable-on-success": (
+        [],
+        {"on_success": "no_such_module_dd:hook"},
+        ["stage 'asked'", "field 'on_success'", "cannot import 'no_such_module_dd:hook'"],
+    ),
+    "output-processor-drops-nothing": (
+        [],
+        {
+            "output_processors": [
+                {"processor_type": "drop_columns", "name": "d", "column_names": ["x"]}
+            ]
+        },
+        ["stage 'asked'", "output_processors[d]", "drops 'x'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_WORKFLOW_INPUT))
+def test_bad_workflow_input_is_one_line_exit_2(server_env, mock_llm, tmp_path, case):
+    extra, first, fragments = BAD_WORKFLOW_INPUT[case]
+    spec = write_spec(tmp_path / "wf.yaml", workflow_data(mock_llm.url, **first))
+    art = tmp_path / "art"
+    result = cli("run", spec, "--artifact-path", art, *extra, env=server_env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("dd-prefect: error: ")
+    for fragment in fragments:
+        assert fragment in line
+    assert not art.exists()
+    assert mock_llm.stats()["requests"] == 0
