@@ -7,9 +7,11 @@ every problem at once and names the column.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dd_prefect.config.fingerprint import sorted_sets
@@ -154,3 +156,20 @@ PARAMS_BY_TYPE: dict[SamplerType, type[_Params]] = {
     SamplerType.PERSON: PersonSamplerParams,
 }
 TYPE_BY_PARAMS: dict[type[_Params], SamplerType] = {v: k for k, v in PARAMS_BY_TYPE.items()}
+
+
+def category_value_kind(values: Sequence[Any]) -> str:
+    """How category values are represented when sampled: bool, int, float or str.
+
+    All bools -> bool; all ints -> int; ints and floats -> float; anything else (a mix with
+    bools or strings) -> str. Validation and the sampler engine both use this.
+    """
+    if values and all(isinstance(v, bool | np.bool_) for v in values):
+        return "bool"
+    if any(isinstance(v, bool | np.bool_) for v in values):
+        return "str"
+    if all(isinstance(v, int | np.integer) for v in values):
+        return "int"
+    if all(isinstance(v, int | float | np.integer | np.floating) for v in values):
+        return "float"
+    return "str"

@@ -42,6 +42,7 @@ from dd_prefect.config.samplers import (
     SubcategorySamplerParams,
     TimeDeltaSamplerParams,
     UniformSamplerParams,
+    category_value_kind,
 )
 from dd_prefect.config.seeds import LocalFileSeedSource, read_seed_columns, seed_file_format
 from dd_prefect.config.templates import strings_in, template_references
@@ -221,28 +222,12 @@ def _sampler_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -
     return out
 
 
-def _value_kind(values: Sequence[Any]) -> str:
-    """How the sampler engine represents category values: bool, int, float or str.
-
-    Mirrors ``dd_prefect.engine.samplers._value_kind`` (the config layer can't import it).
-    """
-    if values and all(isinstance(v, bool | np.bool_) for v in values):
-        return "bool"
-    if any(isinstance(v, bool | np.bool_) for v in values):
-        return "str"
-    if all(isinstance(v, int | np.integer) for v in values):
-        return "int"
-    if all(isinstance(v, int | float | np.integer | np.floating) for v in values):
-        return "float"
-    return "str"
-
-
 def _unconvertible(values: Sequence[Any], to: str) -> list[Any]:
     """The category values that ``convert_to=to`` ("int" or "float") would fail on.
 
     Each value is represented and converted as ``dd_prefect.engine.samplers`` does it.
     """
-    kind = _value_kind(values)
+    kind = category_value_kind(values)
     bad = []
     for value in values:
         if kind == "str":

@@ -40,6 +40,7 @@ from dd_prefect.config.samplers import (
     TimeDeltaSamplerParams,
     UniformSamplerParams,
     UUIDSamplerParams,
+    category_value_kind,
 )
 from dd_prefect.engine.randomness import draw_rows
 
@@ -140,19 +141,6 @@ def _sample_one(
 # --- value tables ---------------------------------------------------------------------------
 
 
-def _value_kind(values: Sequence[Any]) -> str:
-    """The representation of a list of category values: bool, int, float or str."""
-    if values and all(isinstance(v, bool | np.bool_) for v in values):
-        return "bool"
-    if any(isinstance(v, bool | np.bool_) for v in values):
-        return "str"
-    if all(isinstance(v, int | np.integer) for v in values):
-        return "int"
-    if all(isinstance(v, int | float | np.integer | np.floating) for v in values):
-        return "float"
-    return "str"
-
-
 def _table(values: Sequence[Any], kind: str) -> np.ndarray:
     if kind == "bool":
         return np.asarray(values, dtype=bool)
@@ -181,7 +169,7 @@ def _strings(values: Sequence[str] | np.ndarray) -> Values:
 def _category(p: CategorySamplerParams, draw) -> Values:
     if not p.values:
         raise ValueError("category values must not be empty")
-    kind = _value_kind(p.values)
+    kind = category_value_kind(p.values)
     table = _table(p.values, kind)
     k = len(table)
     if p.weights is None:
@@ -205,7 +193,7 @@ def _subcategory(p: SubcategorySamplerParams, frame: pd.DataFrame, draw) -> Valu
     if p.category not in frame.columns:
         raise ValueError(f"parent column '{p.category}' is not in the row group")
     all_values = [v for values in p.values.values() for v in values]
-    kind = _value_kind(all_values)
+    kind = category_value_kind(all_values)
     (u,) = draw(lambda rng, size: (rng.random(size),))
     codes, uniques = pd.factorize(frame[p.category].to_numpy(), use_na_sentinel=False)
     dtype = object if kind == "str" else _table([], kind).dtype
