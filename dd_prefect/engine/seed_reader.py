@@ -82,6 +82,19 @@ class SeedReader:
         self._perms: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @property
+    def shuffle_seed(self) -> int:
+        """The key of the SHUFFLE permutations (the run's seed, or a random one without)."""
+        return self._shuffle_seed
+
+    @shuffle_seed.setter
+    def shuffle_seed(self, value: int) -> None:
+        # A resumed run without RunConfig.seed restores the first run's key, so each
+        # epoch still visits every selected row once across the resume.
+        with self._lock:
+            self._shuffle_seed = value
+            self._perms.clear()
+
+    @property
     def source_name(self) -> str:
         """The seed source as shown in messages (a path, or ``DataFrame(n rows)``)."""
         return self.seed_config.source.describe()

@@ -107,6 +107,14 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
     if not keep:
         layout.clean()
     previous = layout.read_metadata() if keep else None
+    reader = run.generator.seed_reader
+    unseeded_shuffle = (
+        reader is not None
+        and run.generator.run_config.seed is None
+        and reader.seed_config.sampling_strategy == "shuffle"
+    )
+    if unseeded_shuffle and previous is not None and previous.shuffle_seed is not None:
+        reader.shuffle_seed = previous.shuffle_seed
     groups = run.generator.row_groups(run.num_records)
     metadata = DatasetMetadata(
         **((previous.model_extra or {}) if previous else {}),
@@ -117,6 +125,7 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
         buffer_size=run.generator.run_config.buffer_size,
         num_batches=len(groups),
         seed=run.generator.run_config.seed,
+        shuffle_seed=reader.shuffle_seed if unseeded_shuffle else None,
     )
     layout.base_dir.mkdir(parents=True, exist_ok=True)
     layout.write_config(run.generator.config)

@@ -98,6 +98,7 @@ class DatasetMetadata(BaseModel):
     buffer_size: int
     num_batches: int
     seed: int | None = None
+    shuffle_seed: int | None = None  # SHUFFLE's key when there is no seed (kept for resume)
     row_groups: list[RowGroupRecord] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)
     column_stats: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -115,3 +115,24 @@ async def test_final_stage_override_is_what_the_results_hold(prefect_server, moc
     )
     assert list(results.load_dataset()["question"]) == ["by hand"]
     assert Path(results.get_stage_output_path("topics")) == reviewed.resolve()
+
+
+async def test_unseeded_shuffle_resumes_with_the_same_permutation(
+    prefect_server, mock_llm, tmp_path
+):
+    seed = tmp_path / "rows.parquet"
+    pd.DataFrame({"row": range(40)}).to_parquet(seed)
+    b = dd.DataDesignerConfigBuilder()
+    b.with_seed_dataset(
+        dd.LocalFileSeedSource(path=str(seed)), sampling_strategy=dd.SamplingStrategy.SHUFFLE
+    )
+    b.add_column(name="copy", column_type="expression", expr="{{ row }}", dtype="int")
+    first = make_designer(tmp_path / "a", mock_llm.url, seed=None)
+    done = await first.acreate(b, dataset_name="ds")
+    assert sorted(done.load_dataset()["row"]) == list(range(40))  # one epoch, each row once
+    files = sorted((tmp_path / "a" / "ds" / "parquet-files").iterdir())
+    for lost in files[4:]:  # the second half of the row groups is gone
+        lost.unlink()
+    again = make_designer(tmp_path / "a", mock_llm.url, seed=None)  # a new reader
+    resumed = await again.acreate(b, dataset_name="ds", resume=ResumeMode.IF_POSSIBLE)
+    assert sorted(resumed.load_dataset()["row"]) == list(range(40))
