@@ -147,19 +147,7 @@ class WorkflowSpec(BaseModel):
                         )
                     )
         issues += chain_problems(
-            [
-                StageLink(
-                    name=stage.name,
-                    config=self.stage_config(stage),
-                    num_records=stage.num_records,
-                    output_processors=stage.output_processors,
-                    output=stage.output,
-                    has_callback=stage.on_success is not None,
-                    sampling_strategy=stage.sampling_strategy,
-                    selection_strategy=stage.selection_strategy,
-                )
-                for stage in self.stages
-            ]
+            [StageLink.of(stage, self.stage_config(stage)) for stage in self.stages]
         )
         if issues:
             raise ConfigValidationError(issues)
@@ -218,6 +206,27 @@ class StageLink:
     output: str
     has_callback: bool
     override_columns: set[str] | None = None  # columns of a file replacing its output
+
+    @classmethod
+    def of(
+        cls,
+        stage: Any,
+        config: DataDesignerConfig,
+        override_columns: set[str] | None = None,
+    ) -> StageLink:
+        """The link for a stage of a spec (StageSpec) or of a workflow (Stage) alike."""
+        return cls(
+            name=stage.name,
+            config=config,
+            num_records=stage.num_records,
+            output_processors=stage.output_processors,
+            output=stage.output,
+            has_callback=stage.on_success is not None,
+            sampling_strategy=stage.sampling_strategy,
+            selection_strategy=stage.selection_strategy,
+            override_columns=override_columns,
+        )
+
     # How the stage walks its input; only stages after the first are seeded by the
     # workflow, so these must stay at their defaults on the first stage.
     sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED

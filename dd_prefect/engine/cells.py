@@ -71,17 +71,29 @@ def load_callable(path: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), attr)
 
 
+def _custom_failure(column: CustomColumnConfig, exc: Exception) -> CellError:
+    if isinstance(exc, CellError):
+        return exc
+    return CellError("custom", f"column '{column.name}': {type(exc).__name__}: {exc}")
+
+
+def call_custom(column: CustomColumnConfig, row: dict[str, Any]) -> Any:
+    """Call a cell-by-cell custom function with the row and its params; a failure is a
+    CellError naming the column. An async function's awaitable is returned as is."""
+    try:
+        return load_callable(column.function)(dict(row), dict(column.params))
+    except Exception as exc:
+        raise _custom_failure(column, exc) from None
+
+
 async def custom_cell(column: CustomColumnConfig, row: dict[str, Any]) -> Any:
     """Call a cell-by-cell custom function (sync or async) with the row and its params."""
-    fn = load_callable(column.function)
-    try:
-        result = fn(dict(row), dict(column.params))
-        if inspect.isawaitable(result):
+    result = call_custom(column, row)
+    if inspect.isawaitable(result):
+        try:
             result = await result
-    except CellError:
-        raise
-    except Exception as exc:
-        raise CellError("custom", f"column '{column.name}': {type(exc).__name__}: {exc}") from None
+        except Exception as exc:
+            raise _custom_failure(column, exc) from None
     return result
 
 

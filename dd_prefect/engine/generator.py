@@ -38,6 +38,7 @@ from dd_prefect.config.samplers import PersonSamplerParams
 from dd_prefect.config.validation import validate_config
 from dd_prefect.engine.cells import (
     LLMCell,
+    call_custom,
     custom_cell,
     expression_cell,
     is_row_wise,
@@ -139,6 +140,8 @@ class DatasetGenerator:
             for c in self.order
             if c.is_llm
         }
+        # What each column reads, once: the per-cell checks must not walk templates again.
+        self._reads = {c.name: c.required_columns() for c in self.order}
         self._plan = self._plan_segments()
         self.start_run()
 
@@ -250,7 +253,7 @@ class DatasetGenerator:
         for column in self.order:
             if not is_row_wise(column) and not isinstance(column, CustomColumnConfig):
                 continue
-            reads = column.required_columns()
+            reads = self._reads[column.name]
             if (
                 isinstance(column, CustomColumnConfig)
                 and column.generation_strategy == "full_column"
@@ -315,7 +318,7 @@ class DatasetGenerator:
 
     async def _rows(self, columns, records, failed, start, fail) -> None:
         names = {x.name for x in columns}
-        deps = {c.name: c.required_columns() & names for c in columns}
+        deps = {c.name: self._reads[c.name] & names for c in columns}
         # A chain (each column reads the one before it, e.g. a single column) runs in order
         # in its row's task; otherwise every cell gets a task that starts once its inputs
         # in the row are done.
@@ -391,7 +394,7 @@ class DatasetGenerator:
                 records[i][column.name] = None
 
     def _skip(self, column: ColumnConfigBase, row: dict[str, Any], failed: dict[str, str]) -> bool:
-        bad = [dep for dep in column.required_columns() if dep in failed]
+        bad = [dep for dep in self._reads[column.name] if dep in failed]
         if bad:
             failed.setdefault(column.name, f"skipped: input column '{sorted(bad)[0]}' failed")
             row[column.name] = None
@@ -402,13 +405,7 @@ class DatasetGenerator:
         if isinstance(column, ExpressionColumnConfig):
             return expression_cell(column, row, index)
         assert isinstance(column, CustomColumnConfig)
-        fn = load_callable(column.function)
-        try:
-            return fn(dict(row), dict(column.params))
-        except Exception as exc:
-            raise CellError(
-                "custom", f"column '{column.name}': {type(exc).__name__}: {exc}"
-            ) from None
+        return call_custom(column, row)
 
     async def _async_cell(self, column: ColumnConfigBase, row: dict[str, Any], index: int) -> Any:
         if column.name in self._llm:

@@ -232,15 +232,9 @@ class CompositeWorkflow:
                 issues += [_with_stage(i, stage.name) for i in exc.issues]
         issues += chain_problems(
             [
-                StageLink(
-                    name=stage.name,
-                    config=stage.config,
-                    num_records=stage.num_records,
-                    output_processors=stage.output_processors,
-                    output=stage.output,
-                    has_callback=stage.on_success is not None,
-                    sampling_strategy=stage.sampling_strategy,
-                    selection_strategy=stage.selection_strategy,
+                StageLink.of(
+                    stage,
+                    stage.config,
                     override_columns=(
                         set(read_seed_columns(LocalFileSeedSource(path=str(_pattern(path)))))
                         if (path := overrides.get(stage.name))

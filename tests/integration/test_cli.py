@@ -20,6 +20,7 @@ import yaml
 
 from dd_prefect.testing import MockLLMServer
 from dd_prefect.workflow.dataset import DatasetCreationResults
+from tests.integration.workflow_callbacks import topic_question_stage
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,24 +313,7 @@ def workflow_data(mock_url: str, **first: Any) -> dict[str, Any]:
         "run_config": {"buffer_size": 5, "seed": 3},
         "stages": [
             {
-                "name": "asked",
-                "num_records": 6,
-                "config": {
-                    "columns": [
-                        {
-                            "name": "topic",
-                            "column_type": "sampler",
-                            "sampler_type": "category",
-                            "params": {"values": ["tea", "coffee"]},
-                        },
-                        {
-                            "name": "question",
-                            "column_type": "llm-text",
-                            "model_alias": "fast",
-                            "prompt": "Ask about {{ topic }}",
-                        },
-                    ]
-                },
+                **topic_question_stage("asked", 6),
                 **first,
             },
             {

@@ -48,7 +48,12 @@ from dd_prefect.orchestration.deployment_flows import run_workflow_spec
 from dd_prefect.orchestration.runtime import drain_prefect_workers
 from dd_prefect.workflow.stages import WorkflowError
 from tests.integration.processes import stop_tree
-from tests.integration.workflow_callbacks import answers, make_designer, topics
+from tests.integration.workflow_callbacks import (
+    answers,
+    make_designer,
+    topic_question_stage,
+    topics,
+)
 from tests.prefect_server import PrefectServer
 
 pytestmark = pytest.mark.integration
@@ -425,28 +430,7 @@ def one_stage_spec(name: str, mock_url: str, api_key: str) -> WorkflowSpec:
             "model_providers": [{"name": "keyed", "endpoint": mock_url, "api_key": api_key}],
             "model_configs": [{"alias": "m", "model": "mock-model", "provider": "keyed"}],
             "run_config": {"buffer_size": 5, "seed": 1},
-            "stages": [
-                {
-                    "name": "topics",
-                    "num_records": 10,
-                    "config": {
-                        "columns": [
-                            {
-                                "name": "topic",
-                                "column_type": "sampler",
-                                "sampler_type": "category",
-                                "params": {"values": ["tea", "coffee"]},
-                            },
-                            {
-                                "name": "question",
-                                "column_type": "llm-text",
-                                "model_alias": "m",
-                                "prompt": "Ask about {{ topic }}",
-                            },
-                        ]
-                    },
-                }
-            ],
+            "stages": [topic_question_stage("topics", 10, alias="m")],
         }
     )
 

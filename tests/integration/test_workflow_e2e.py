@@ -19,6 +19,7 @@ import yaml
 from dd_prefect.cli import main as cli_main
 from dd_prefect.engine.parquet_io import parquet_files, read_parquet
 from tests.integration import workflow_script as script
+from tests.integration.workflow_callbacks import topic_question_stage
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,26 +90,7 @@ def test_killed_workflow_resumes_by_row_group(prefect_server, mock_llm_factory, 
 
 
 def _spec(url: str, *, callback: bool = True, prompt: str = "Answer: {{ question }}") -> dict:
-    topics = {
-        "name": "topics",
-        "num_records": 6,
-        "config": {
-            "columns": [
-                {
-                    "name": "topic",
-                    "column_type": "sampler",
-                    "sampler_type": "category",
-                    "params": {"values": ["tea", "coffee"]},
-                },
-                {
-                    "name": "question",
-                    "column_type": "llm-text",
-                    "model_alias": "fast",
-                    "prompt": "Ask about {{ topic }}",
-                },
-            ]
-        },
-    }
+    topics = topic_question_stage("topics", 6)
     if callback:
         topics["on_success"] = "tests.integration.workflow_callbacks:keep_even"
         topics["on_success_version"] = "1"

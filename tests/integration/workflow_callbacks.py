@@ -40,6 +40,30 @@ def make_designer(artifacts: str | Path, mock_url: str, **run: Any) -> DataDesig
     )
 
 
+def topic_question_stage(name: str, num_records: int, alias: str = MODEL) -> dict[str, Any]:
+    """A spec stage (as a dict): a tea/coffee `topic` sampler and a `question` llm-text."""
+    return {
+        "name": name,
+        "num_records": num_records,
+        "config": {
+            "columns": [
+                {
+                    "name": "topic",
+                    "column_type": "sampler",
+                    "sampler_type": "category",
+                    "params": {"values": ["tea", "coffee"]},
+                },
+                {
+                    "name": "question",
+                    "column_type": "llm-text",
+                    "model_alias": alias,
+                    "prompt": "Ask about {{ topic }}",
+                },
+            ]
+        },
+    }
+
+
 def topics(parallel: int = 4) -> dd.DataDesignerConfigBuilder:
     """Stage 1 of most tests: a sampler and one LLM column (`question`)."""
     b = dd.DataDesignerConfigBuilder(model_configs=[model_config(parallel)])
