@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_prefect_defaults(getattr(args, "verbose", False))
 
-    from dd_prefect.config.errors import ConfigValidationError
-    from dd_prefect.workflow.resume import ResumeError
+    from dd_prefect.errors import ConfigValidationError, ResumeError
 
     try:
         if args.command == "validate":
@@ -280,7 +279,7 @@ def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) ->
     from dd_prefect.config.builder import DataDesignerConfig
     from dd_prefect.config.seeds import SeedConfig
     from dd_prefect.engine.seed_reader import SeedReader
-    from dd_prefect.workflow.stages import WorkflowError
+    from dd_prefect.errors import WorkflowError
 
     names = [s.name for s in spec.stages]
     stages = spec.stages[: names.index(target) + 1]
@@ -342,7 +341,7 @@ def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) ->
 def _naming_stage(stage: str) -> Iterator[None]:
     """Config problems met while previewing a stage (e.g. a reference to a column only an
     on_success callback, not run here, would add) name the stage."""
-    from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
+    from dd_prefect.errors import ConfigIssue, ConfigValidationError
 
     try:
         yield

@@ -15,17 +15,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.config.models import ModelProvider
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.seeds import seed_files_digest
 from dd_prefect.config.validation import validate_config
-from dd_prefect.engine.errors import GenerationError
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, GenerationError
 from dd_prefect.orchestration.dataset_flow import DatasetRun, ProgressCallback, run_create_flow
 from dd_prefect.orchestration.runtime import env_flag, run_sync, uses_ephemeral_server
 from dd_prefect.orchestration.secrets import install_secret_resolver
@@ -210,7 +210,12 @@ class DataDesigner:
             from dd_prefect.testing import MockLLMServer
 
             mock = MockLLMServer().start()
-        registry = self._registry(config, mock_endpoint=(lambda: mock.url) if mock else None)
+        clients = {
+            p.name: httpx.AsyncClient(base_url=mock.url)
+            for p in self.model_providers
+            if mock is not None and p.provider_type == "mock" and not p.endpoint
+        }
+        registry = self._registry(config, clients)
         try:
             yield registry
         finally:
@@ -227,12 +232,14 @@ class DataDesigner:
             return env
         return not uses_ephemeral_server()
 
-    def _registry(self, config: DataDesignerConfig, mock_endpoint=None) -> ModelRegistry:
+    def _registry(
+        self, config: DataDesignerConfig, clients: dict[str, httpx.AsyncClient]
+    ) -> ModelRegistry:
         return ModelRegistry(
             self.model_providers,
             config.model_configs,
             retry=self.retry_policy,
-            mock_endpoint=mock_endpoint,
+            http_clients=clients,
         )
 
 

@@ -22,7 +22,6 @@ from dd_prefect.config.columns import (
     SeedDatasetColumnConfig,
 )
 from dd_prefect.config.dag import dependency_graph, topological_order
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError, DataDesignerError
 from dd_prefect.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
@@ -54,6 +53,7 @@ from dd_prefect.config.seeds import (
 )
 from dd_prefect.config.validation import SEED_PENDING, validate_config
 from dd_prefect.config.workflow_spec import DatasetSpec, StageSpec, WorkflowSpec, load_spec
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, DataDesignerError
 
 __all__ = [
     "SEED_PENDING",

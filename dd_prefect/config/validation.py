@@ -25,7 +25,6 @@ from dd_prefect.config.columns import (
     SeedDatasetColumnConfig,
 )
 from dd_prefect.config.dag import dependency_graph, find_cycle
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
     SchemaTransformProcessorConfig,
@@ -46,6 +45,7 @@ from dd_prefect.config.samplers import (
 )
 from dd_prefect.config.seeds import LocalFileSeedSource, read_seed_columns, seed_file_format
 from dd_prefect.config.templates import strings_in, template_references
+from dd_prefect.errors import ConfigIssue, ConfigValidationError
 
 # Passed as `seed_columns` when a config's seed will only be known later (a workflow stage
 # fed by the stage before it): references to unknown columns are then not reported yet.

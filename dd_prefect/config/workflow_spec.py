@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dd_prefect.config.builder import DataDesignerConfig
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError, config_error_from
+from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.io import load_file
 from dd_prefect.config.models import ModelConfig, ModelProvider
 from dd_prefect.config.processors import (
@@ -31,6 +31,7 @@ from dd_prefect.config.processors import (
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.seeds import SamplingStrategy, SelectionStrategy, read_seed_columns
 from dd_prefect.config.validation import OWN_SEED, validate_config
+from dd_prefect.errors import ConfigIssue, ConfigValidationError
 
 _BAD_NAME_CHARS = set('<>:"/\\|?*')
 _CALLABLE_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")

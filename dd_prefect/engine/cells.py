@@ -21,9 +21,9 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     LLMTextColumnConfig,
 )
-from dd_prefect.engine.errors import CellError
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
 from dd_prefect.engine.templating import render
+from dd_prefect.errors import CellError
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}

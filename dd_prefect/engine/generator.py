@@ -44,12 +44,12 @@ from dd_prefect.engine.cells import (
     is_row_wise,
     load_callable,
 )
-from dd_prefect.engine.errors import CellError, EarlyShutdownError, GenerationError
 from dd_prefect.engine.llm import ModelRegistry
 from dd_prefect.engine.parquet_io import batch_file_name, to_table, write_parquet
 from dd_prefect.engine.processors import apply_processors
 from dd_prefect.engine.samplers import sample_columns
 from dd_prefect.engine.seed_reader import SeedReader
+from dd_prefect.errors import CellError, EarlyShutdownError, GenerationError
 
 PARQUET_DIR = "parquet-files"
 PROCESSORS_DIR = "processors-files"

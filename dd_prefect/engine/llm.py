@@ -11,23 +11,20 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from dd_prefect.config.models import ModelConfig, ModelProvider
-from dd_prefect.engine.errors import GenerationError
 from dd_prefect.engine.throttle import AIMDLimiter
+from dd_prefect.errors import GenerationError
 
 SecretResolver = Callable[[str], str]
 _secret_resolvers: list[SecretResolver] = []
-
-# provider_type of the bundled mock LLM server (its endpoint comes from `mock_endpoint`).
-_MOCK_PROVIDER = "mock"
-
 
 def register_secret_resolver(resolver: SecretResolver) -> None:
     """Register a callable mapping a block name (``secret:<name>``) to the secret's value."""
@@ -232,7 +229,9 @@ class ModelRegistry:
 
     Create it once per process and reuse it: clients keep their connection pools and
     limiters their learned windows. `limiter_key(alias)` names the global concurrency
-    limit the orchestration layer leases for that model.
+    limit the orchestration layer leases for that model. `http_clients` maps a provider
+    name to the httpx client its openai client sends through (e.g. one with an in-process
+    transport); its base URL serves when the provider has no endpoint.
     """
 
     def __init__(
@@ -241,12 +240,12 @@ class ModelRegistry:
         model_configs: list[ModelConfig],
         *,
         retry: RetryPolicy | None = None,
-        mock_endpoint: Callable[[], str] | None = None,
+        http_clients: Mapping[str, httpx.AsyncClient] | None = None,
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self._models = {m.alias: m for m in model_configs}
         self._retry = retry or RetryPolicy()
-        self._mock_endpoint = mock_endpoint
+        self._http_clients = dict(http_clients or {})
         self._clients: dict[str, openai.AsyncOpenAI] = {}
         self._limiters: dict[str, AIMDLimiter] = {}
         self._handles: dict[str, ModelHandle] = {}
@@ -324,14 +323,8 @@ class ModelRegistry:
 
     def _client(self, provider: ModelProvider) -> openai.AsyncOpenAI:
         if provider.name not in self._clients:
-            endpoint = provider.endpoint
-            if provider.provider_type == _MOCK_PROVIDER and not endpoint:
-                if self._mock_endpoint is None:
-                    raise GenerationError(
-                        f"provider '{provider.name}' is a mock provider but no mock server "
-                        "is running"
-                    )
-                endpoint = self._mock_endpoint()
+            http_client = self._http_clients.get(provider.name)
+            endpoint = provider.endpoint or (str(http_client.base_url) if http_client else None)
             if not endpoint:
                 raise GenerationError(f"provider '{provider.name}' has no endpoint")
             self._clients[provider.name] = openai.AsyncOpenAI(
@@ -339,5 +332,6 @@ class ModelRegistry:
                 api_key=resolve_api_key(provider) or "not-needed",
                 max_retries=0,  # retries are ours (tenacity), under the limiter
                 timeout=openai.Timeout(120.0, connect=10.0),
+                http_client=http_client,
             )
         return self._clients[provider.name]

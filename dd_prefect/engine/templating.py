@@ -9,7 +9,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 
 from dd_prefect.config.templates import jinja_environment
-from dd_prefect.engine.errors import CellError
+from dd_prefect.errors import CellError
 
 
 @lru_cache(maxsize=1024)

@@ -26,7 +26,6 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field
 
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.config.fingerprint import digest
 from dd_prefect.config.seeds import (
     IndexRange,
@@ -42,15 +41,15 @@ from dd_prefect.config.workflow_spec import StageLink, WorkflowSpec, chain_probl
 from dd_prefect.engine.cells import load_callable
 from dd_prefect.engine.generator import PARQUET_DIR, PROCESSORS_DIR, DatasetGenerator
 from dd_prefect.engine.parquet_io import count_rows, parquet_files
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, ResumeError, WorkflowError
 from dd_prefect.orchestration.dataset_flow import DatasetRun, ProgressCallback, run_dataset
 from dd_prefect.orchestration.runtime import effective_resume, run_sync
 from dd_prefect.orchestration.throttle import global_throttle, no_throttle
-from dd_prefect.workflow.resume import ResumeError, ResumeMode
+from dd_prefect.workflow.resume import ResumeMode
 from dd_prefect.workflow.stages import (
     OnSuccess,
     Stage,
     StageMetadata,
-    WorkflowError,
     WorkflowLayout,
     WorkflowMetadata,
     make_stage,

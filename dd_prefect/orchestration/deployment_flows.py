@@ -17,8 +17,8 @@ from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
+from dd_prefect.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.orchestration.runtime import effective_resume
 from dd_prefect.workflow.resume import ResumeMode
 

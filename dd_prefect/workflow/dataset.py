@@ -32,7 +32,8 @@ from dd_prefect.config.seeds import LocalFileSeedSource
 from dd_prefect.config.workflow_spec import name_problem
 from dd_prefect.engine.generator import PARQUET_DIR, PROCESSORS_DIR
 from dd_prefect.engine.parquet_io import count_rows, parquet_files, read_parquet
-from dd_prefect.workflow.resume import ResumeError, ResumeMode
+from dd_prefect.errors import ResumeError
+from dd_prefect.workflow.resume import ResumeMode
 
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.yaml"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from dd_prefect.config.errors import DataDesignerError
-
 
 class ResumeMode(StrEnum):
     """What a run does with the artifacts of an earlier run under the same name.
@@ -30,7 +28,3 @@ class ResumeMode(StrEnum):
         except ValueError:
             options = ", ".join(m.value for m in cls)
             raise ValueError(f"unknown resume mode {value!r} (use {options})") from None
-
-
-class ResumeError(DataDesignerError):
-    """A resume was required (ResumeMode.ALWAYS) but is not possible; says why."""

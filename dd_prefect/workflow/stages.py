@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dd_prefect._version import __version__
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError, DataDesignerError
 from dd_prefect.config.fingerprint import digest
 from dd_prefect.config.io import atomic_write_text
 from dd_prefect.config.processors import ProcessorConfig
@@ -24,14 +23,11 @@ from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.seeds import IndexRange, PartitionBlock, SamplingStrategy
 from dd_prefect.config.workflow_spec import name_problem, output_problem
 from dd_prefect.engine.parquet_io import count_rows, parquet_files
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, WorkflowError
 
 WORKFLOW_METADATA = "workflow-metadata.json"
 StageStatus = Literal["running", "failed", "completed", "completed_empty", "skipped_empty_upstream"]
 OnSuccess = Callable[[Path], Any]
-
-
-class WorkflowError(DataDesignerError):
-    """A workflow could not be defined or run; the message names the stage."""
 
 
 @dataclass

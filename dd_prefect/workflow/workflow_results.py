@@ -10,13 +10,13 @@ import pandas as pd
 
 from dd_prefect.config.builder import DataDesignerConfigBuilder
 from dd_prefect.engine.parquet_io import count_rows, parquet_files, read_parquet
+from dd_prefect.errors import WorkflowError
 from dd_prefect.workflow.dataset import (
     DatasetCreationResults,
     ExportFormat,
     builder_seeded_from,
     export_frame,
 )
-from dd_prefect.workflow.stages import WorkflowError
 
 
 class StageResult(DatasetCreationResults):

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import dd_prefect.config as dd
-from dd_prefect.engine.errors import EarlyShutdownError
 from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
+from dd_prefect.errors import EarlyShutdownError
 from tests.engine.conftest import model
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import dd_prefect.config as dd
 from dd_prefect import DataDesigner, ResumeMode
-from dd_prefect.workflow.resume import ResumeError
+from dd_prefect.errors import ResumeError
 from tests.integration.create_script import builder
 
 pytestmark = pytest.mark.integration

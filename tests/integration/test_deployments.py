@@ -44,9 +44,9 @@ import dd_prefect.config as dd
 from dd_prefect import DataDesigner
 from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.engine.parquet_io import parquet_files, read_parquet
+from dd_prefect.errors import WorkflowError
 from dd_prefect.orchestration.deployment_flows import run_workflow_spec
 from dd_prefect.orchestration.runtime import drain_prefect_workers
-from dd_prefect.workflow.stages import WorkflowError
 from tests.integration.processes import stop_tree
 from tests.integration.workflow_callbacks import (
     answers,

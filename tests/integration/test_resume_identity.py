@@ -10,7 +10,7 @@ import pytest
 
 import dd_prefect.config as dd
 from dd_prefect import ResumeMode
-from dd_prefect.engine.errors import GenerationError
+from dd_prefect.errors import GenerationError
 from tests.integration.workflow_callbacks import make_designer, model_config, topics
 
 pytestmark = pytest.mark.integration

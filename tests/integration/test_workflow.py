@@ -16,10 +16,9 @@ import pytest
 import yaml
 
 import dd_prefect.config as dd
-from dd_prefect.config.errors import ConfigValidationError
+from dd_prefect.errors import ConfigValidationError, WorkflowError
 from dd_prefect.orchestration.composite import CompositeWorkflow
 from dd_prefect.testing import MockLLMServer
-from dd_prefect.workflow.stages import WorkflowError
 from dd_prefect.workflow.workflow_results import (
     CompositeWorkflowResults,
     SkippedStageResult,

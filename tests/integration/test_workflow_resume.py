@@ -16,10 +16,9 @@ import pytest
 
 import dd_prefect.config as dd
 from dd_prefect import ResumeMode
-from dd_prefect.config.errors import ConfigValidationError
+from dd_prefect.errors import ConfigValidationError, ResumeError, WorkflowError
 from dd_prefect.workflow import stages as stages_module
-from dd_prefect.workflow.resume import ResumeError
-from dd_prefect.workflow.stages import WorkflowError, make_stage, stage_fingerprint
+from dd_prefect.workflow.stages import make_stage, stage_fingerprint
 from tests.integration import workflow_callbacks as cb
 from tests.integration.workflow_callbacks import (
     answers,

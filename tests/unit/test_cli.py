@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from dd_prefect import cli
-from dd_prefect.config.errors import ConfigIssue, ConfigValidationError
-from dd_prefect.workflow.resume import ResumeError, ResumeMode
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, ResumeError
+from dd_prefect.workflow.resume import ResumeMode
 
 
 def write(path: Path, data: dict[str, Any]) -> Path:
