@@ -7,6 +7,7 @@ hyphenated spelling is canonical and is what files are written with.
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -262,9 +263,11 @@ _COLUMN_CLASSES: dict[str, type[ColumnConfigBase]] = {
 }
 
 
-def _column_tag(value: Any) -> str | None:
+def _column_tag(value: Any) -> Hashable:
+    """The union's tag: the normalized `column_type` (a str when there is a valid one)."""
     raw = value.get("column_type") if isinstance(value, dict) else value.column_type
-    return normalize_column_type(raw)
+    tag: Hashable = normalize_column_type(raw)
+    return tag
 
 
 ColumnConfig = Annotated[

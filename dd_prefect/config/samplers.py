@@ -155,7 +155,8 @@ PARAMS_BY_TYPE: dict[SamplerType, type[_Params]] = {
     SamplerType.TIMEDELTA: TimeDeltaSamplerParams,
     SamplerType.PERSON: PersonSamplerParams,
 }
-TYPE_BY_PARAMS: dict[type[_Params], SamplerType] = {v: k for k, v in PARAMS_BY_TYPE.items()}
+# Keyed by any model class: looking up the type of some other model is a miss (None).
+TYPE_BY_PARAMS: dict[type[BaseModel], SamplerType] = {v: k for k, v in PARAMS_BY_TYPE.items()}
 
 
 def category_value_kind(values: Sequence[Any]) -> str:

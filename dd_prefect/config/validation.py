@@ -8,7 +8,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 import jsonschema
@@ -43,13 +43,26 @@ from dd_prefect.config.samplers import (
     UniformSamplerParams,
     category_value_kind,
 )
-from dd_prefect.config.seeds import LocalFileSeedSource, read_seed_columns, seed_file_format
+from dd_prefect.config.seeds import (
+    LocalFileSeedSource,
+    SeedConfig,
+    read_seed_columns,
+    seed_file_format,
+)
 from dd_prefect.config.templates import strings_in, template_references
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
 
 # Passed as `seed_columns` when a config's seed will only be known later (a workflow stage
 # fed by the stage before it): references to unknown columns are then not reported yet.
 SEED_PENDING = None
+
+
+class _Add(Protocol):
+    """Records one problem; `validate_config`'s `add`, passed to each check."""
+
+    def __call__(
+        self, message: str, column: str | None = None, field: str | None = None
+    ) -> None: ...
 
 
 class _OwnSeed:
@@ -79,7 +92,7 @@ def validate_config(
 
     known_seed: set[str] | None
     if isinstance(seed_columns, _OwnSeed):
-        known_seed = _own_seed_columns(config, add) if config.seed_config else set()
+        known_seed = _own_seed_columns(config.seed_config, add) if config.seed_config else set()
     else:
         known_seed = set(seed_columns) if seed_columns is not None else None
 
@@ -124,8 +137,8 @@ def _templates_parse(column: ColumnConfigBase) -> bool:
     return True
 
 
-def _own_seed_columns(config: DataDesignerConfig, add) -> set[str] | None:
-    source = config.seed_config.source
+def _own_seed_columns(seed_config: SeedConfig, add: _Add) -> set[str] | None:
+    source = seed_config.source
     if isinstance(source, LocalFileSeedSource):
         try:
             for path in source.files():
@@ -140,7 +153,7 @@ def _own_seed_columns(config: DataDesignerConfig, add) -> set[str] | None:
         return None
 
 
-def _check_names(config: DataDesignerConfig, add) -> None:
+def _check_names(config: DataDesignerConfig, add: _Add) -> None:
     for name, count in Counter(c.name for c in config.columns).items():
         if count > 1:
             add(f"duplicate column name (defined {count} times)", column=name)
@@ -152,7 +165,7 @@ def _check_names(config: DataDesignerConfig, add) -> None:
             add(f"duplicate processor name '{name}'", field="processors")
 
 
-def _check_models(config: DataDesignerConfig, add) -> None:
+def _check_models(config: DataDesignerConfig, add: _Add) -> None:
     aliases = {m.alias for m in config.model_configs}
     for column in config.columns:
         alias = getattr(column, "model_alias", None)
@@ -161,7 +174,7 @@ def _check_models(config: DataDesignerConfig, add) -> None:
             add(f"unknown model alias '{alias}' (known: {known})", column=column.name)
 
 
-def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add) -> None:
+def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Add) -> None:
     for field, source in column.templates().items():
         try:
             template_references(source)
@@ -317,7 +330,7 @@ def _value_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> 
     return out
 
 
-def _check_processors(config: DataDesignerConfig, known: set[str] | None, add) -> None:
+def _check_processors(config: DataDesignerConfig, known: set[str] | None, add: _Add) -> None:
     for processor in config.processors:
         field = f"processors[{processor.name}]"
         if isinstance(processor, DropColumnsProcessorConfig):

@@ -28,6 +28,7 @@ from dd_prefect.config.columns import (
     ExpressionColumnConfig,
     LLMJudgeColumnConfig,
     LLMStructuredColumnConfig,
+    LLMTextColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
 )
@@ -138,7 +139,7 @@ class DatasetGenerator:
         self._llm = {
             c.name: LLMCell(c, models, run_config.max_conversation_restarts)
             for c in self.order
-            if c.is_llm
+            if isinstance(c, LLMTextColumnConfig)  # the columns whose `is_llm` is true
         }
         # What each column reads, once: the per-cell checks must not walk templates again.
         self._reads = {c.name: c.required_columns() for c in self.order}
@@ -312,7 +313,9 @@ class DatasetGenerator:
                     except CellError as exc:
                         fail(i, column.name, exc)
         elif kind == "full":
-            await self._full_column(columns[0], records, failed, fail)
+            column = columns[0]
+            assert isinstance(column, CustomColumnConfig)  # only those are planned "full"
+            await self._full_column(column, records, failed, fail)
         else:
             await self._rows(columns, records, failed, start, fail)
 

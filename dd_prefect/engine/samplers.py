@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,7 @@ PERSON_FIELDS = (
 STR_DTYPE = "str"
 """The dtype of string sampler columns (pandas' default string dtype)."""
 
-Values = np.ndarray | pd.api.extensions.ExtensionArray
+Values: TypeAlias = np.ndarray | pd.api.extensions.ExtensionArray
 
 
 def sample_columns(
