@@ -3,8 +3,8 @@
 Importing this package never imports Prefect. The pytest fixtures live in
 ``dd_prefect.testing.pytest_plugin`` (enable with ``pytest_plugins = [...]``).
 
-The names below are loaded lazily so that ``python -m dd_prefect.testing.mock_llm`` does not
-import the module twice (which makes runpy warn).
+The names below are loaded lazily, so importing this package stays cheap (the mock, with
+Starlette and uvicorn, is imported on first use).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dd_prefect.testing.mock_llm import (
         MockLLMConfig,
         MockLLMServer,
+        in_process_client,
         mock_llm_subprocess,
         run_in_subprocess,
         serve,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MockLLMConfig",
     "MockLLMServer",
+    "in_process_client",
     "mock_llm_subprocess",
     "run_in_subprocess",
     "serve",

@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,6 +286,65 @@ def test_runtime_config_over_http(mock: MockLLMServer) -> None:
     assert httpx.get(f"{base}/nope").status_code == 404
 
 
+def test_routes_methods_and_v1_prefix(mock: MockLLMServer) -> None:
+    assert httpx.get(f"{mock.url}/health").text == "ok"
+    assert httpx.post(f"{mock.base}/health").text == "ok"
+    assert httpx.get(f"{mock.url}/_mock/stats").json() == mock.stats()
+    wrong_method = httpx.get(f"{mock.url}/chat/completions")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+    no_route = httpx.get(f"{mock.url}/_mock/reset")
+    assert no_route.status_code == 404
+    assert no_route.json()["error"]["message"] == "no route GET /_mock/reset"
+    assert httpx.get(f"{mock.base}/health/").status_code == 404  # no slash redirects
+    assert httpx.post(f"{mock.base}/models").status_code == 404
+
+
+def test_stop_answers_requests_still_waiting_out_their_latency() -> None:
+    server = MockLLMServer(MockLLMConfig(latency=60)).start()
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            response = httpx.post(
+                f"{server.url}/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "slow"}]},
+                timeout=30,
+            )
+            outcome.append(response.status_code)
+        except httpx.HTTPError as exc:  # pragma: no cover - a closed connection is fine too
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 10
+    while server.stats()["in_flight"] == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    began = time.monotonic()
+    server.stop()
+    caller.join(timeout=10)
+    assert time.monotonic() - began < 3
+    assert outcome == [503]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.base}/health")
+
+
+def test_taken_port_is_an_error() -> None:
+    with MockLLMServer() as first:
+        port = int(first.base.rsplit(":", 1)[1])
+        with pytest.raises(OSError):
+            MockLLMServer(port=port).start()
+        result = subprocess.run(
+            [sys.executable, "-m", "dd_prefect.testing.mock_llm", "--port", str(port)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1 and "cannot listen" in result.stderr
+
+
 def test_streaming_and_bad_requests_get_400(mock: MockLLMServer) -> None:
     client = _client(mock)
     with pytest.raises(openai.BadRequestError):
@@ -329,7 +390,7 @@ def test_raw_http_chunked_body_and_connection_close(mock: MockLLMServer) -> None
         while chunk := sock.recv(65536):  # the server closes the connection after answering
             data += chunk
     head, _, payload = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+    assert head.startswith(b"HTTP/1.1 200") and b"connection: close" in head.lower()
     assert "chunky" in json.loads(payload)["choices"][0]["message"]["content"]
 
 
