@@ -11,17 +11,53 @@ from __future__ import annotations
 from typing import Any
 
 from dd_prefect._version import __version__
+from dd_prefect.errors import (
+    ConfigValidationError,
+    DataDesignerEarlyShutdownError,
+    DataDesignerError,
+    DataDesignerGenerationError,
+    DataDesignerWorkflowError,
+    EarlyShutdownError,
+    GenerationError,
+    InvalidConfigError,
+    ResumeError,
+    WorkflowError,
+)
 
-__all__ = ["DataDesigner", "ResumeMode", "__version__"]
+# name -> module it is loaded from on first use (these import Prefect or pandas)
+_LAZY = {
+    "CompositeWorkflow": "dd_prefect.interface",
+    "DataDesigner": "dd_prefect.interface",
+    "ResumeMode": "dd_prefect.workflow.resume",
+    "DatasetCreationResults": "dd_prefect.workflow.results",
+    "PreviewResults": "dd_prefect.workflow.results",
+    "CompositeWorkflowResults": "dd_prefect.workflow.results",
+}
+
+__all__ = [
+    "CompositeWorkflow",
+    "CompositeWorkflowResults",
+    "ConfigValidationError",
+    "DataDesigner",
+    "DataDesignerEarlyShutdownError",
+    "DataDesignerError",
+    "DataDesignerGenerationError",
+    "DataDesignerWorkflowError",
+    "DatasetCreationResults",
+    "EarlyShutdownError",
+    "GenerationError",
+    "InvalidConfigError",
+    "PreviewResults",
+    "ResumeError",
+    "ResumeMode",
+    "WorkflowError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DataDesigner":
-        from dd_prefect.interface import DataDesigner
+    if name in _LAZY:
+        import importlib
 
-        return DataDesigner
-    if name == "ResumeMode":
-        from dd_prefect.workflow.resume import ResumeMode
-
-        return ResumeMode
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'dd_prefect' has no attribute {name!r}")

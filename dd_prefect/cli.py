@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 _EXIT_BAD_INPUT = 2
 _EXIT_FAILED = 1
 _EXIT_INTERRUPTED = 130
-
-# Rows each stage BEFORE the previewed one generates at most (or -n, when larger).
-_UPSTREAM_PREVIEW_ROWS = 10
 
 
 class BadInput(Exception):
@@ -125,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10,
         help="rows to preview (default: 10). For a workflow stage: at most this many rows of "
         "the previewed stage (fewer when its num_records, or without num_records its input, "
-        f"is smaller); each stage before it makes at most max(N, {_UPSTREAM_PREVIEW_ROWS}) rows",
+        "is smaller); each stage before it makes at most max(N, 10) rows",
     )
     preview.add_argument(
         "--stage", default=None, help="the workflow stage to preview (default: the first)"
@@ -186,27 +181,23 @@ def _load(path: Path, num_records: int | None = None) -> Any:
     return load_spec(path, num_records=num_records)
 
 
-def _designer(spec: Any, artifact_path: Path = Path("artifacts")) -> Any:
-    from dd_prefect.interface import DataDesigner
+def _runtime(spec: Any, artifact_path: Path = Path("artifacts")) -> Any:
+    from dd_prefect.orchestration.spec_runner import spec_runtime
 
-    return DataDesigner(
-        artifact_path=artifact_path,
-        model_providers=spec.model_providers,
-        run_config=spec.run_config,
-    )
+    return spec_runtime(spec, artifact_path)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from dd_prefect.config.workflow_spec import WorkflowSpec
+    from dd_prefect.orchestration.workflow_flow import check_stages
 
     spec = _load(args.spec)
+    runtime = _runtime(spec)
     if isinstance(spec, WorkflowSpec):
-        designer = _designer(spec)
-        for stage in spec.stages:
-            designer.check_providers(spec.stage_config(stage))
+        check_stages(spec.resolved_stages(), runtime, {})
         print(f"ok: workflow '{spec.name}' with {len(spec.stages)} stage(s)")
     else:
-        _designer(spec).validate(spec.config)
+        runtime.check_providers(spec.config)
         print(f"ok: dataset '{spec.name}' with {len(spec.config.columns)} column(s)")
     return 0
 
@@ -215,8 +206,11 @@ def _preview(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from dd_prefect.config.workflow_spec import WorkflowSpec
+    from dd_prefect.orchestration.preview import preview_dataset, preview_workflow_stage
+    from dd_prefect.orchestration.runtime import run_sync
 
     spec = _load(args.spec)
+    runtime = _runtime(spec)
     selected = None
     if isinstance(spec, WorkflowSpec):
         names = [s.name for s in spec.stages]
@@ -225,14 +219,16 @@ def _preview(args: argparse.Namespace) -> int:
             raise BadInput(
                 f"no stage '{target}' in workflow '{spec.name}' (stages: {', '.join(names)})"
             )
-        preview = preview_workflow(spec, _designer(spec), target, args.num_records)
+        preview = run_sync(
+            preview_workflow_stage(runtime, spec.resolved_stages(), target, args.num_records)
+        )
         frame, errors, notes = preview.dataset, preview.errors, preview.notes
         if preview.output != "final":
             selected = (preview.output, preview.selected)
     else:
         if args.stage is not None:
             raise BadInput(f"--stage needs a workflow spec; {args.spec} is a single dataset")
-        results = _designer(spec).preview(spec.config, num_records=args.num_records)
+        results = run_sync(preview_dataset(runtime, spec.config, args.num_records))
         frame, errors, notes = results.dataset, results.summary["errors"], []
     with pd.option_context(
         "display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60
@@ -247,145 +243,20 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
-class StagePreview:
-    """A previewed stage: its main rows, its selected output, the stage's errors, and notes
-    on how the preview differs from a run (on_success callbacks not run)."""
-
-    def __init__(
-        self,
-        dataset: Any,
-        output: str,
-        selected: Any,
-        errors: dict[str, int],
-        notes: list[str],
-    ) -> None:
-        self.dataset = dataset
-        self.output = output
-        self.selected = selected
-        self.errors = errors
-        self.notes = notes
-
-
-def preview_workflow(spec: Any, designer: Any, target: str, num_records: int) -> StagePreview:
-    """Preview stage `target` of a workflow spec in memory (nothing written).
-
-    Each stage up to `target` is previewed, seeded from the selected output of the stage
-    before it as a run seeds it (a DataFrame seed with the stage's sampling/selection
-    strategy), then its output processors run as a second pass. A stage makes its
-    num_records rows (without num_records: its input's selected rows), capped at
-    `num_records` for `target` and at max(num_records, 10) for the stages before it.
-    on_success callbacks are not run (they need a stage directory on disk).
-    """
-    from dd_prefect.config.builder import DataDesignerConfig
-    from dd_prefect.config.seeds import SeedConfig
-    from dd_prefect.engine.seed_reader import SeedReader
-    from dd_prefect.errors import WorkflowError
-
-    names = [s.name for s in spec.stages]
-    stages = spec.stages[: names.index(target) + 1]
-    upstream = None
-    notes: list[str] = []
-    for index, stage in enumerate(stages):
-        last = index == len(stages) - 1
-        cap = num_records if last else max(num_records, _UPSTREAM_PREVIEW_ROWS)
-        config = spec.stage_config(stage)
-        if index:
-            if upstream is None or len(upstream) == 0:
-                raise WorkflowError(
-                    f"stage '{stages[index - 1].name}' produced no rows in the preview, so "
-                    f"stage '{stage.name}' has no input to preview"
-                )
-            seed = SeedConfig(
-                source=_frame_source(upstream),
-                sampling_strategy=stage.sampling_strategy,
-                selection_strategy=stage.selection_strategy,
-            )
-            config = config.model_copy(update={"seed_config": seed})
-        count = stage.num_records
-        if count is None and config.seed_config is not None:
-            count = SeedReader(config.seed_config, seed=None, fingerprint="preview").num_rows
-        count = min(count if count is not None else cap, cap)
-        with _naming_stage(stage.name):
-            results = designer.preview(config, num_records=count)
-        main, outputs = results.dataset, dict(results.processor_outputs)
-        errors = dict(results.summary["errors"])
-        if stage.output_processors and len(main):
-            post = DataDesignerConfig(
-                seed_config=SeedConfig(source=_frame_source(main)),
-                processors=stage.output_processors,
-            )
-            with _naming_stage(stage.name):
-                second = designer.preview(post, num_records=len(main))
-            main = second.dataset
-            outputs.update(second.processor_outputs)
-            for kind, n in second.summary["errors"].items():
-                errors[kind] = errors.get(kind, 0) + n
-        selected = main
-        if stage.output.startswith("processor:"):
-            selected = outputs.get(stage.output.removeprefix("processor:"))
-            if selected is None:  # a processor with no output: nothing to hand on
-                import pandas as pd
-
-                selected = pd.DataFrame()
-        if stage.on_success is not None:
-            notes.append(
-                f"stage '{stage.name}': on_success {stage.on_success} is not run in a preview"
-            )
-        if last:
-            return StagePreview(main, stage.output, selected, errors, notes)
-        upstream = selected
-    raise AssertionError("unreachable: the target stage is among the stages")
-
-
-@contextlib.contextmanager
-def _naming_stage(stage: str) -> Iterator[None]:
-    """Config problems met while previewing a stage (e.g. a reference to a column only an
-    on_success callback, not run here, would add) name the stage."""
-    from dd_prefect.errors import ConfigIssue, ConfigValidationError
-
-    try:
-        yield
-    except ConfigValidationError as exc:
-        raise ConfigValidationError(
-            [
-                ConfigIssue(i.message, column=i.column, stage=i.stage or stage, field=i.field)
-                for i in exc.issues
-            ]
-        ) from None
-
-
-def _frame_source(df: Any) -> Any:
-    """A DataFrameSeedSource for a previewed frame (seeds the next stage's preview)."""
-    from dd_prefect.config.seeds import DataFrameSeedSource
-
-    return DataFrameSeedSource(df=df)
-
-
 def _run(args: argparse.Namespace) -> int:
-    from dd_prefect.config.workflow_spec import WorkflowSpec
-    from dd_prefect.orchestration.runtime import quiet_prefect_exit
+    from dd_prefect.orchestration import spec_runner
+    from dd_prefect.orchestration.runtime import quiet_prefect_exit, run_sync
+    from dd_prefect.workflow.results import CompositeWorkflowResults
 
     # -n replaces the dataset's (or the first stage's) num_records before validation.
     spec = _load(args.spec, num_records=args.num_records)
-    mode = args.resume  # parsed (and checked) by argparse
-    designer = _designer(spec, args.artifact_path)
+    runtime = _runtime(spec, args.artifact_path)
     with quiet_prefect_exit(), _ProgressBar() as bar:
-        if isinstance(spec, WorkflowSpec):
-            from dd_prefect.orchestration.composite import workflow_from_spec
-
-            workflow = workflow_from_spec(designer, spec)
-            results = workflow.run(resume=mode, on_progress=bar.update)
-            bar.close()
+        results = run_sync(spec_runner.run_spec(spec, runtime, args.resume, on_progress=bar.update))
+        bar.close()
+        if isinstance(results, CompositeWorkflowResults):
             _print_workflow_summary(results)
         else:
-            results = designer.create(
-                spec.config,
-                num_records=spec.num_records,
-                dataset_name=spec.name,
-                resume=mode,
-                on_progress=bar.update,
-            )
-            bar.close()
             _print_dataset_summary(results)
     return 0
 

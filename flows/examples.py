@@ -12,10 +12,10 @@ from prefect import flow
 
 import dd_prefect.config as dd
 from dd_prefect.examples import workflows
-from dd_prefect.interface import DataDesigner
-from dd_prefect.orchestration.composite import CompositeWorkflow
+from dd_prefect.interface import CompositeWorkflow, DataDesigner
 from dd_prefect.orchestration.deployment_flows import FLOW_RETRIES, FLOW_RETRY_DELAY
-from dd_prefect.orchestration.runtime import effective_resume
+from dd_prefect.orchestration.runtime import flow_attempt
+from dd_prefect.workflow.plan import effective_mode
 from dd_prefect.workflow.resume import ResumeMode
 
 
@@ -33,7 +33,7 @@ async def _run(
         model_providers=[workflows.provider(endpoint, api_key_env)],
         run_config=dd.RunConfig(buffer_size=buffer_size),
     )
-    results = await build(designer).arun(resume=effective_resume(resume))
+    results = await build(designer).arun(resume=effective_mode(resume, flow_attempt()))
     return {name: result.actual_records for name, result in results.items()}
 
 

@@ -51,8 +51,9 @@ from dd_prefect.config.seeds import (
     SamplingStrategy,
     SeedConfig,
 )
+from dd_prefect.config.stage import Stage
 from dd_prefect.config.validation import SEED_PENDING, validate_config
-from dd_prefect.config.workflow_spec import DatasetSpec, StageSpec, WorkflowSpec, load_spec
+from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.errors import ConfigIssue, ConfigValidationError, DataDesignerError
 
 __all__ = [
@@ -95,7 +96,7 @@ __all__ = [
     "Score",
     "SeedConfig",
     "SeedDatasetColumnConfig",
-    "StageSpec",
+    "Stage",
     "SubcategorySamplerParams",
     "TimeDeltaSamplerParams",
     "UUIDSamplerParams",

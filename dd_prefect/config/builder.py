@@ -8,7 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from dd_prefect.config.columns import ColumnConfig, ColumnConfigBase, SeedDatasetColumnConfig
+from dd_prefect.config.columns import (
+    ColumnConfig,
+    ColumnConfigBase,
+    LLMTextColumnConfig,
+    SeedDatasetColumnConfig,
+)
 from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.fingerprint import fingerprint_of
 from dd_prefect.config.io import dump_file, load_file
@@ -45,6 +50,10 @@ class DataDesignerConfig(BaseModel):
         change what is generated.
         """
         return fingerprint_of(self)
+
+    def model_aliases(self) -> list[str]:
+        """The model aliases the LLM columns use, sorted."""
+        return sorted({c.model_alias for c in self.columns if isinstance(c, LLMTextColumnConfig)})
 
     def column(self, name: str) -> ColumnConfigBase:
         """The column called `name`; KeyError if there is none."""

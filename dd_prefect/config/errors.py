@@ -27,9 +27,12 @@ def config_error_from(
         loc = [p for p in err["loc"] if not str(p).startswith("function-")]
         stage, named_column, start = _names_along(loc, data)
         loc_text = ".".join(str(p) for p in loc[start:])
+        # A validator's own ValueError reads as written, without pydantic's "Value error, ".
+        cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
+        message = str(cause) if isinstance(cause, ValueError) else err["msg"]
         issues.append(
             ConfigIssue(
-                err["msg"], column=named_column or column, stage=stage, field=loc_text or field
+                message, column=named_column or column, stage=stage, field=loc_text or field
             )
         )
     return ConfigValidationError(issues)

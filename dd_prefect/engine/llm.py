@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
@@ -25,6 +25,7 @@ from dd_prefect.errors import GenerationError
 
 SecretResolver = Callable[[str], str]
 _secret_resolvers: list[SecretResolver] = []
+
 
 def register_secret_resolver(resolver: SecretResolver) -> None:
     """Register a callable mapping a block name (``secret:<name>``) to the secret's value."""
@@ -240,7 +241,7 @@ class ModelRegistry:
         model_configs: list[ModelConfig],
         *,
         retry: RetryPolicy | None = None,
-        http_clients: Mapping[str, httpx.AsyncClient] | None = None,
+        http_clients: Mapping[str, httpx2.AsyncClient] | None = None,
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self._models = {m.alias: m for m in model_configs}

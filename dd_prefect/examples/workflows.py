@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dd_prefect.config as dd
-from dd_prefect.interface import DataDesigner
-from dd_prefect.orchestration.composite import CompositeWorkflow
+from dd_prefect.interface import CompositeWorkflow, DataDesigner
 
 PASSAGES = Path(__file__).resolve().parents[2] / "deployments" / "data" / "passages.jsonl"
 

@@ -13,7 +13,7 @@ from prefect.artifacts import (
     aupdate_progress_artifact,
 )
 
-from dd_prefect.workflow.dataset import DatasetMetadata
+from dd_prefect.workflow.metadata import DatasetMetadata
 
 
 def artifact_key(name: str, suffix: str) -> str:

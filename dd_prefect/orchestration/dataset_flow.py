@@ -1,58 +1,58 @@
 """One dataset on Prefect: an async flow whose row groups are async task runs.
 
-Row-group tasks are called directly and gathered (``.map`` of async tasks is much slower),
-at most ``max_concurrent_row_groups`` at once. Their results are persisted under the key
-``dd-prefect/<dataset key>/rg-<i>``, so a rerun with resume, or a Prefect retry of a failed
-flow run, gets finished row groups back without calling an LLM. A cached result is trusted
-only if the parquet file it names still exists with its recorded row count.
+Row-group tasks are called directly and run in a task group (``.map`` of async tasks is
+much slower), at most ``max_concurrent_row_groups`` at once. Their results are persisted
+under ``dd-prefect/<dataset key>/rg-<i>``, so a rerun with resume, or a Prefect retry of a
+failed flow run, gets finished row groups back without calling an LLM. A cached result is
+trusted only if the parquet file it names still exists with its recorded row count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from prefect import flow, task
 from prefect.logging import get_run_logger
 
+from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.seeds import seed_files_digest
+from dd_prefect.config.stage import check_name
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import LLMUsage
+from dd_prefect.errors import ConfigValidationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
-from dd_prefect.orchestration.runtime import effective_resume
-from dd_prefect.orchestration.throttle import global_throttle, no_throttle
-from dd_prefect.workflow.dataset import (
-    DatasetCreationResults,
-    DatasetLayout,
-    DatasetMetadata,
-    RowGroupRecord,
-    column_stats,
-    dataset_key,
-    plan_resume,
-)
+from dd_prefect.orchestration.handoff import bind, current
+from dd_prefect.orchestration.runtime import Runtime, flow_attempt
+from dd_prefect.workflow.keys import dataset_key
+from dd_prefect.workflow.layout import DatasetLayout
+from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
+from dd_prefect.workflow.plan import effective_mode, plan_dataset
+from dd_prefect.workflow.results import DatasetCreationResults
 from dd_prefect.workflow.resume import ResumeMode
 
-ProgressCallback = Callable[[int, int, int], None]  # (row groups done, total, records)
+ProgressCallback = Callable[[int, int, int], None]
+"""``on_progress(row groups done, row groups in all, records so far)``."""
 
 
 @dataclass
 class DatasetRun:
-    """Everything one dataset run needs that is not a flow parameter (kept in process)."""
+    """One dataset run: what its flow and row-group tasks need beyond their parameters."""
 
     name: str
     base_dir: Path
     generator: DatasetGenerator
     num_records: int
     resume: ResumeMode = ResumeMode.NEVER
-    use_global_throttle: bool = False
     on_progress: ProgressCallback | None = None
     seed_digest: str | None = None  # of the run's own seed files (not a stage handoff)
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    lease_slots: bool = False  # lease global limit slots itself (a stage's are leased for it)
 
     @property
     def key(self) -> str:
@@ -64,8 +64,17 @@ class DatasetRun:
             seed_digest=self.seed_digest,
         )
 
-
-_RUNS: dict[str, DatasetRun] = {}
+    def keeps_earlier_rows(self, mode: ResumeMode) -> bool:
+        """Whether this run keeps what its directory holds (ResumeError if it must but
+        can't)."""
+        layout = DatasetLayout(self.base_dir)
+        return plan_dataset(
+            layout.read_metadata(),
+            self.key,
+            mode,
+            where=layout.base_dir,
+            exists=layout.metadata_path.exists(),
+        )
 
 
 def _row_group_cache_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -79,9 +88,9 @@ def _row_group_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     persist_result=True,
     result_serializer="json",
 )
-async def row_group_task(token: str, key: str, index: int, start: int, rows: int) -> dict:
-    """Generate and write one row group; returns its record (what metadata keeps)."""
-    run = _RUNS[token]
+async def row_group_task(key: str, index: int, start: int, rows: int) -> RowGroupRecord:
+    """Generate and write one row group of the bound DatasetRun; returns its record."""
+    run = current(DatasetRun)
     result = await run.generator.generate(index, start, rows, run.base_dir)
     return RowGroupRecord(
         index=index,
@@ -90,20 +99,19 @@ async def row_group_task(token: str, key: str, index: int, start: int, rows: int
         rows=result.num_rows,
         dropped_rows=result.dropped_rows,
         errors=result.errors,
-        nulls=column_stats(result.frame),
+        nulls=null_counts(result.frame),
         files=result.files,
         duration=result.duration,
         error_samples=result.error_samples[:3],
-    ).model_dump(mode="json")
+    )
 
 
-async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
+async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResults:
     """Generate (or resume) one dataset inside the current flow run."""
     logger = get_run_logger()
     layout = DatasetLayout(run.base_dir)
-    mode = effective_resume(run.resume)
     run.generator.start_run()  # a retry must not inherit the failed attempt's error window
-    keep = plan_resume(layout, run.key, mode)
+    keep = run.keeps_earlier_rows(effective_mode(run.resume, flow_attempt()))
     if not keep:
         layout.clean()
     previous = layout.read_metadata() if keep else None
@@ -114,6 +122,7 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
         and reader.seed_config.sampling_strategy == "shuffle"
     )
     if unseeded_shuffle and previous is not None and previous.shuffle_seed is not None:
+        assert reader is not None
         reader.shuffle_seed = previous.shuffle_seed
     groups = run.generator.row_groups(run.num_records)
     metadata = DatasetMetadata(
@@ -125,7 +134,7 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
         buffer_size=run.generator.run_config.buffer_size,
         num_batches=len(groups),
         seed=run.generator.run_config.seed,
-        shuffle_seed=reader.shuffle_seed if unseeded_shuffle else None,
+        shuffle_seed=reader.shuffle_seed if unseeded_shuffle and reader else None,
     )
     layout.base_dir.mkdir(parents=True, exist_ok=True)
     layout.write_config(run.generator.config)
@@ -146,23 +155,19 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
     began = time.perf_counter()
     semaphore = asyncio.Semaphore(run.generator.run_config.max_concurrent_row_groups)
     lock = asyncio.Lock()
-    _RUNS[run.token] = run
 
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
-            args = {
-                "token": run.token,
-                "key": run.key,
-                "index": index,
-                "start": start,
-                "rows": rows,
-            }
-            record = await row_group_task.with_options(refresh_cache=not keep)(**args)
+            record = await row_group_task.with_options(refresh_cache=not keep)(
+                run.key, index, start, rows
+            )
             if not layout.row_group_valid(record):
                 logger.info("row group %d: cached result names a missing file; regenerating", index)
-                record = await row_group_task.with_options(refresh_cache=True)(**args)
+                record = await row_group_task.with_options(refresh_cache=True)(
+                    run.key, index, start, rows
+                )
         async with lock:
-            records[index] = RowGroupRecord.model_validate(record)
+            records[index] = record
             _fill(metadata, records, groups)
             layout.write_metadata(metadata)
             await progress.update(len(records))
@@ -170,25 +175,21 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
                 run.on_progress(len(records), len(groups), metadata.actual_records)
 
     try:
-        aliases = sorted({c.model_alias for c in run.generator.config.columns if c.is_llm})
-        throttle = global_throttle(models, aliases) if run.use_global_throttle else no_throttle()
-        async with throttle:
-            tasks = [asyncio.ensure_future(one(*g)) for g in groups]
-            try:
-                await asyncio.gather(*tasks)
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+        aliases = run.generator.config.model_aliases() if run.lease_slots else []
+        async with runtime.throttle(models, aliases):
+            with bind(run):
+                async with asyncio.TaskGroup() as group:  # one failure cancels the rest
+                    for g in groups:
+                        group.create_task(one(*g))
     except BaseException as exc:
+        cause = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) else exc
         metadata.status = "failed"
-        metadata.error = f"{type(exc).__name__}: {exc}"
+        metadata.error = f"{type(cause).__name__}: {cause}"
         metadata.duration = time.perf_counter() - began
         layout.write_metadata(metadata)
+        if cause is not exc:
+            raise cause from None
         raise
-    finally:
-        _RUNS.pop(run.token, None)
 
     await progress.finish()
     metadata.status = "completed"
@@ -210,15 +211,14 @@ async def run_dataset(run: DatasetRun) -> DatasetCreationResults:
 
 @flow(name="dd-prefect-create", flow_run_name="{dataset_name}", persist_result=False)
 async def create_dataset_flow(
-    dataset_name: str, num_records: int, resume: str, config_fingerprint: str, run_token: str
+    dataset_name: str, num_records: int, resume: str, config_fingerprint: str
 ) -> dict[str, Any]:
     """A Prefect flow run for ``DataDesigner.create``; returns the dataset's summary.
 
     Parameters are what the UI shows (no config body, no secrets); the run itself is
-    handed over in-process under `run_token`.
+    bound in process (:mod:`~dd_prefect.orchestration.handoff`).
     """
-    run = _PENDING[run_token]  # not popped: a Prefect retry of this flow run needs it again
-    results = await run_dataset(run)
+    results = await run_dataset(current(DatasetRun), current(Runtime))
     return {
         "dataset_name": dataset_name,
         "path": str(results.base_dataset_path),
@@ -227,31 +227,72 @@ async def create_dataset_flow(
     }
 
 
-_PENDING: dict[str, DatasetRun] = {}
-
-
-async def run_create_flow(run: DatasetRun, *, retries: int = 0) -> DatasetCreationResults:
+async def run_create_flow(run: DatasetRun, runtime: Runtime) -> DatasetCreationResults:
     """Run :func:`create_dataset_flow` for `run` (in the caller's event loop).
 
     A resume that can't happen (ResumeMode.ALWAYS with nothing compatible) raises here,
     before a flow run starts: it is bad input, not a failed run.
     """
-    plan_resume(DatasetLayout(run.base_dir), run.key, run.resume)
-    _PENDING[run.token] = run
-    try:
-        await create_dataset_flow.with_options(retries=retries, retry_delay_seconds=1)(
+    run.keeps_earlier_rows(run.resume)
+    with bind(run, runtime):
+        await create_dataset_flow.with_options(retries=runtime.flow_retries, retry_delay_seconds=1)(
             dataset_name=run.name,
             num_records=run.num_records,
             resume=run.resume.value,
             config_fingerprint=run.generator.fingerprint,
-            run_token=run.token,
         )
-    finally:
-        _PENDING.pop(run.token, None)
     return DatasetCreationResults(run.base_dir)
 
 
-def _fill(metadata: DatasetMetadata, records: dict[int, RowGroupRecord], groups) -> None:
+async def create_dataset(
+    runtime: Runtime,
+    config: DataDesignerConfig,
+    num_records: int | None,
+    name: str,
+    resume: ResumeMode,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> DatasetCreationResults:
+    """Generate dataset `name` from `config` under the runtime's artifact path.
+
+    `num_records` defaults to the seed's row count. Bad input raises ConfigValidationError
+    (or ResumeError) before any LLM call and before anything is written.
+    """
+    check_name(name, "dataset")
+    runtime.check_providers(config)
+    async with runtime.models(config.model_configs) as registry:
+        generator = DatasetGenerator(config, runtime.run_config, registry)
+        if num_records is None:
+            num_records = generator.num_seed_rows
+            if num_records is None:
+                raise ConfigValidationError.of(
+                    "num_records is required when the config has no seed dataset"
+                )
+        if num_records < 0:
+            raise ConfigValidationError.of(f"num_records must be >= 0, got {num_records}")
+        run = DatasetRun(
+            name=name,
+            base_dir=runtime.artifact_path / name,
+            generator=generator,
+            num_records=num_records,
+            resume=resume,
+            on_progress=on_progress,
+            seed_digest=seed_files_digest(config.seed_config),
+            lease_slots=True,
+        )
+        return await run_create_flow(run, runtime)
+
+
+def null_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Null counts per column of a row group."""
+    return {str(c): int(frame[c].isna().sum()) for c in frame.columns}
+
+
+def _fill(
+    metadata: DatasetMetadata,
+    records: dict[int, RowGroupRecord],
+    groups: list[tuple[int, int, int]],
+) -> None:
     done = [records[i] for i, _, _ in groups if i in records]
     metadata.row_groups = done
     metadata.files = [r.files["main"] for r in done if "main" in r.files]
@@ -263,7 +304,7 @@ def _fill(metadata: DatasetMetadata, records: dict[int, RowGroupRecord], groups)
     metadata.errors = dict(errors)
 
 
-def _merged_stats(records, total: int) -> dict[str, dict[str, int]]:
+def _merged_stats(records: Iterable[RowGroupRecord], total: int) -> dict[str, dict[str, int]]:
     nulls: Counter[str] = Counter()
     columns: list[str] = []
     for record in records:
@@ -274,7 +315,9 @@ def _merged_stats(records, total: int) -> dict[str, dict[str, int]]:
     return {c: {"nulls": nulls[c], "non_null": total - nulls[c]} for c in columns}
 
 
-def _usage_delta(before: dict[str, dict], after: dict[str, LLMUsage]) -> dict[str, dict]:
+def _usage_delta(
+    before: dict[str, dict[str, Any]], after: dict[str, LLMUsage]
+) -> dict[str, dict[str, Any]]:
     delta = {}
     for key, usage in after.items():
         now = usage.as_dict()

@@ -8,7 +8,6 @@ run reuses completed stages and row groups, so nothing is paid for twice.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,24 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
-from dd_prefect.errors import ConfigIssue, ConfigValidationError
-from dd_prefect.orchestration.runtime import effective_resume
+from dd_prefect.errors import ConfigValidationError
+from dd_prefect.orchestration.runtime import flow_attempt
+from dd_prefect.orchestration.settings import Settings
+from dd_prefect.orchestration.spec_runner import run_spec, spec_runtime
+from dd_prefect.workflow.plan import effective_mode
+from dd_prefect.workflow.results import CompositeWorkflowResults
 from dd_prefect.workflow.resume import ResumeMode
 
-FLOW_RETRIES = int(os.environ.get("DD_PREFECT_FLOW_RETRIES", "0"))
-# Whole seconds: Prefect's flow run policy stores the delay as an int (a float makes every
-# run warn "Pydantic serializer warnings ... retry_delay").
-FLOW_RETRY_DELAY = int(os.environ.get("DD_PREFECT_FLOW_RETRY_DELAY", "10"))
+# Read when the flow is defined (a deployment's worker imports it with the deployment's
+# environment). Whole seconds: Prefect's flow run policy stores the delay as an int.
+FLOW_RETRIES = Settings().flow_retries
+FLOW_RETRY_DELAY = Settings().flow_retry_delay
 
 
 def run_date() -> date:
     """The flow run's scheduled date (its expected start), or today outside a flow run."""
     ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run.expected_start_time is not None:
+    if ctx is not None and ctx.flow_run is not None and ctx.flow_run.expected_start_time:
         return ctx.flow_run.expected_start_time.date()
     return date.today()
 
@@ -54,9 +57,6 @@ async def run_workflow_spec(
     With `dated`, output goes to ``<name>-<scheduled date>``: each scheduled run gets its
     own directory, and a second run for the same date resumes it instead of duplicating.
     """
-    from dd_prefect.interface import DataDesigner
-    from dd_prefect.orchestration.composite import workflow_from_spec
-
     logger = get_run_logger()
     loaded: WorkflowSpec | DatasetSpec
     if spec is not None:
@@ -65,29 +65,20 @@ async def run_workflow_spec(
     elif spec_path:
         loaded = load_spec(Path(spec_path))
     else:
-        raise ConfigValidationError([ConfigIssue("give spec_path or spec")])
+        raise ConfigValidationError.of("give spec_path or spec")
     name = f"{loaded.name}-{run_date().isoformat()}" if dated else loaded.name
-    mode = effective_resume(ResumeMode.parse(resume))
-    designer = DataDesigner(
-        artifact_path=artifact_path,
-        model_providers=loaded.model_providers,
-        run_config=loaded.run_config,
-    )
+    mode = effective_mode(ResumeMode.parse(resume), flow_attempt())
     logger.info("running '%s' (resume=%s) into %s", name, mode.value, artifact_path)
-    if isinstance(loaded, WorkflowSpec):
-        workflow = workflow_from_spec(designer, loaded.model_copy(update={"name": name}))
-        results = await workflow.arun(resume=mode)
+    results = await run_spec(loaded, spec_runtime(loaded, artifact_path), mode, name=name)
+    if isinstance(results, CompositeWorkflowResults):
         return {
             "workflow": name,
             "path": str(results.workflow_dir),
             "stages": {stage: result.status for stage, result in results.items()},
             "records": results[results.final_stage].actual_records,
         }
-    created = await designer.acreate(
-        loaded.config, num_records=loaded.num_records, dataset_name=name, resume=mode
-    )
     return {
         "dataset": name,
-        "path": str(created.base_dataset_path),
-        "records": created.count_records(),
+        "path": str(results.base_dataset_path),
+        "records": results.count_records(),
     }

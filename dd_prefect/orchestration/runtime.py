@@ -1,28 +1,118 @@
-"""Running coroutines from sync code, and facts about the Prefect server in use."""
+"""The runtime of a run: providers, run config, retry policy, models, throttle, settings.
+
+The facade (:class:`~dd_prefect.DataDesigner`) builds one; the flows take it (through
+:mod:`~dd_prefect.orchestration.handoff`) and never reach back into the facade.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import contextlib
-import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
-from dd_prefect.workflow.resume import ResumeMode
+import httpx2
+
+from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.models import ModelConfig, ModelProvider
+from dd_prefect.config.run_config import RunConfig
+from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
+from dd_prefect.errors import ConfigIssue, ConfigValidationError
+from dd_prefect.orchestration.settings import Settings
+from dd_prefect.orchestration.throttle import global_throttle, no_throttle
 
 T = TypeVar("T")
 
 
-def effective_resume(resume: ResumeMode) -> ResumeMode:
-    """The resume mode to use in the current flow run: a Prefect retry of a run (its
-    run_count > 1) keeps what the failed attempt made, whatever the first one asked."""
-    from prefect.context import FlowRunContext
+@dataclass
+class Runtime:
+    """Everything a run needs besides its config: where to write, which endpoints, how to
+    retry and throttle, and the process's settings."""
 
-    ctx = FlowRunContext.get()
-    if ctx is not None and ctx.flow_run.run_count > 1 and resume is ResumeMode.NEVER:
-        return ResumeMode.IF_POSSIBLE
-    return resume
+    artifact_path: Path
+    providers: list[ModelProvider] = field(default_factory=list)
+    run_config: RunConfig = field(default_factory=RunConfig)
+    retry: RetryPolicy | None = None
+    global_throttle: bool | None = None
+    flow_retries: int = 0
+    settings: Settings = field(default_factory=Settings)
+
+    def __post_init__(self) -> None:
+        self.artifact_path = Path(self.artifact_path)
+        if self.retry is None:
+            self.retry = RetryPolicy(max_retries=self.run_config.max_llm_retries)
+
+    def check_providers(self, config: DataDesignerConfig) -> None:
+        """Every model an LLM column uses resolves to a provider (else ConfigValidationError)."""
+        names = {p.name for p in self.providers}
+        known = ", ".join(sorted(names)) or "none"
+        issues = []
+        used = {getattr(c, "model_alias", None) for c in config.columns}
+        for model in config.model_configs:
+            if model.alias not in used:
+                continue
+            if model.provider is not None and model.provider not in names:
+                issues.append(
+                    ConfigIssue(
+                        f"model '{model.alias}' names provider '{model.provider}', which is not "
+                        f"among DataDesigner's model_providers ({known})",
+                        field="model_configs",
+                    )
+                )
+            elif model.provider is None and len(names) != 1:
+                issues.append(
+                    ConfigIssue(
+                        f"model '{model.alias}' names no provider; set ModelConfig.provider "
+                        f"(there are {len(names)} providers)",
+                        field="model_configs",
+                    )
+                )
+        if issues:
+            raise ConfigValidationError(issues)
+
+    @contextlib.asynccontextmanager
+    async def models(self, model_configs: list[ModelConfig]) -> AsyncIterator[ModelRegistry]:
+        """A model registry for one run, closed at the end.
+
+        A ``mock`` provider without an endpoint talks to the bundled mock LLM app in this
+        process (no socket, no thread).
+        """
+        clients: dict[str, httpx2.AsyncClient] = {}
+        for provider in self.providers:
+            if provider.provider_type == "mock" and not provider.endpoint:
+                from dd_prefect.testing import in_process_client
+
+                clients[provider.name] = in_process_client()
+        registry = ModelRegistry(
+            self.providers, model_configs, retry=self.retry, http_clients=clients
+        )
+        try:
+            yield registry
+        finally:
+            await registry.aclose()
+            for client in clients.values():
+                await client.aclose()
+
+    def use_global_throttle(self) -> bool:
+        """Whether runs lease slots from Prefect global concurrency limits: as asked, else
+        ``DD_PREFECT_GLOBAL_THROTTLE``, else only with a configured Prefect API URL."""
+        if self.global_throttle is not None:
+            return self.global_throttle
+        if self.settings.global_throttle is not None:
+            return self.settings.global_throttle
+        return not uses_ephemeral_server()
+
+    def throttle(
+        self, registry: ModelRegistry, aliases: list[str]
+    ) -> AbstractAsyncContextManager[dict[str, int]]:
+        """Lease this process's share of each model's global limit (or nothing)."""
+        if self.use_global_throttle():
+            return global_throttle(registry, aliases)
+        return no_throttle()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -49,6 +139,14 @@ def uses_ephemeral_server() -> bool:
     return not get_current_settings().api.url
 
 
+def flow_attempt() -> int:
+    """Which attempt of the current flow run this is (1 outside a flow run)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return ctx.flow_run.run_count if ctx is not None and ctx.flow_run is not None else 1
+
+
 @contextlib.contextmanager
 def quiet_prefect_exit() -> Iterator[None]:
     """Flush Prefect's background workers before the process exits.
@@ -73,11 +171,3 @@ def drain_prefect_workers(timeout: float = 10.0) -> None:
         from prefect.logging.handlers import APILogWorker
 
         APILogWorker.drain_all(timeout=timeout)
-
-
-def env_flag(name: str) -> bool | None:
-    """An on/off environment variable (1/true/yes, 0/false/no); None when unset."""
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return value.strip().lower() in ("1", "true", "yes", "on")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dd_prefect.errors import ConfigValidationError
+
 
 class ResumeMode(StrEnum):
     """What a run does with the artifacts of an earlier run under the same name.
@@ -27,4 +29,6 @@ class ResumeMode(StrEnum):
             return cls(str(value).strip().lower().replace("-", "_"))
         except ValueError:
             options = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown resume mode {value!r} (use {options})") from None
+            raise ConfigValidationError.of(
+                f"unknown resume mode {value!r} (use {options})", field="resume"
+            ) from None

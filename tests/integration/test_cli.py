@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from dd_prefect.testing import MockLLMServer
-from dd_prefect.workflow.dataset import DatasetCreationResults
+from dd_prefect.workflow.results import DatasetCreationResults
 from tests.integration.workflow_callbacks import topic_question_stage
 
 pytestmark = pytest.mark.integration

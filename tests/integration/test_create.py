@@ -128,7 +128,7 @@ async def test_prefect_retry_reuses_finished_row_groups(
         required_columns=["answer"],
     )
     d = designer(tmp_path, mock_llm, max_concurrent_row_groups=1)
-    d.flow_retries = 1
+    d.runtime.flow_retries = 1
     results = await d.acreate(b, 30, "retry")
     assert results.count_records() == 30 and not flag.exists()
     # Row groups 0 and 1 finished before the failure and were reused by the retry;
@@ -199,7 +199,7 @@ def test_killed_run_resumes_without_repeating_finished_row_groups(
         timeout=300,
     )
     assert clean.returncode == 0, clean.stderr
-    from dd_prefect.workflow.dataset import DatasetCreationResults
+    from dd_prefect.workflow.results import DatasetCreationResults
 
     pd.testing.assert_frame_equal(
         DatasetCreationResults(tmp_path / "a" / "crash").load_dataset(),

@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 import dd_prefect.config as dd
+from dd_prefect import CompositeWorkflow
 from dd_prefect.errors import ConfigValidationError, WorkflowError
-from dd_prefect.orchestration.composite import CompositeWorkflow
 from dd_prefect.testing import MockLLMServer
-from dd_prefect.workflow.workflow_results import (
+from dd_prefect.workflow.results import (
     CompositeWorkflowResults,
     SkippedStageResult,
     StageResult,
@@ -693,7 +693,8 @@ BAD_STAGES = [
     ({"selection_strategy": {"start": 0, "end": 1}}, "selection_strategy must be an IndexRange"),
     ({"selection_strategy": "0-1"}, "selection_strategy must be an IndexRange"),
     ({"num_records": -1}, "num_records must be a non-negative int"),
-    ({"on_success": "pkg.mod:fn"}, "on_success must be callable"),
+    ({"on_success": "pkg.mod:fn"}, "cannot import 'pkg.mod:fn'"),
+    ({"on_success": 3}, "on_success must be callable or look like 'pkg.module:function'"),
     ({"config_builder": {"columns": []}}, "must be a DataDesignerConfigBuilder"),
 ]
 

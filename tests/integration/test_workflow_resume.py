@@ -17,8 +17,8 @@ import pytest
 import dd_prefect.config as dd
 from dd_prefect import ResumeMode
 from dd_prefect.errors import ConfigValidationError, ResumeError, WorkflowError
-from dd_prefect.workflow import stages as stages_module
-from dd_prefect.workflow.stages import make_stage, stage_fingerprint
+from dd_prefect.workflow import keys as keys_module
+from dd_prefect.workflow.keys import stage_fingerprint
 from tests.integration import workflow_callbacks as cb
 from tests.integration.workflow_callbacks import (
     answers,
@@ -495,8 +495,8 @@ async def test_moved_artifact_tree_still_resumes(prefect_server, mock_llm, tmp_p
 # -- fingerprints ---------------------------------------------------------------------------------
 
 
-def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch):
-    def fp(num=6, upstream="up", builder=None, run=None, seed_digest=None, **changes):
+def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch, tmp_path):
+    def fp(num=6, upstream="up", builder=None, run=None, root=False, **changes):
         kwargs = {
             "num_records": None,
             "on_success": cb.observe,
@@ -508,10 +508,8 @@ def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch)
             "selection_strategy": None,
             **changes,
         }
-        stage = make_stage([], "s", builder or answers(), **kwargs)
-        return stage_fingerprint(
-            stage, num, upstream, run or dd.RunConfig(seed=1), seed_digest=seed_digest
-        )
+        stage = dd.Stage.of("s", builder or answers(), **kwargs)
+        return stage_fingerprint(stage, num, upstream, run or dd.RunConfig(seed=1), root=root)
 
     base = fp()
     assert fp() == base  # stable
@@ -530,10 +528,16 @@ def test_stage_fingerprint_covers_everything_that_shapes_the_output(monkeypatch)
         "upstream": fp(upstream="other"),
         "seed": fp(run=dd.RunConfig(seed=2)),
         "on_cell_error": fp(run=dd.RunConfig(seed=1, on_cell_error="null")),
-        "seed_files": fp(seed_digest="edited"),
     }
+    seed_file = tmp_path / "seed.csv"
+    seed_file.write_text("question\nq1\n")
+    seeded = answers().with_seed_dataset(dd.LocalFileSeedSource(path=str(seed_file)))
+    before_edit = fp(builder=seeded, upstream=None, root=True)
+    seed_file.write_text("question\nq2\n")  # a root stage's own seed edited in place
+    variants["seed_files"] = fp(builder=seeded, upstream=None, root=True)
+    assert variants["seed_files"] != before_edit
     assert fp(run=dd.RunConfig(seed=1, buffer_size=3, max_llm_retries=0)) == base  # how, not what
-    monkeypatch.setattr(stages_module, "__version__", "99.0.0")
+    monkeypatch.setattr(keys_module, "__version__", "99.0.0")
     variants["library_version"] = fp()
     assert base not in variants.values()
     assert len(set(variants.values())) == len(variants)

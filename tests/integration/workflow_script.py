@@ -12,8 +12,7 @@ import argparse
 from pathlib import Path
 
 import dd_prefect.config as dd
-from dd_prefect import DataDesigner
-from dd_prefect.orchestration.composite import CompositeWorkflow
+from dd_prefect import CompositeWorkflow, DataDesigner
 from tests.integration.workflow_callbacks import MODEL, llm_stage, make_designer, model_config
 
 NAME = "dialogs-wf"

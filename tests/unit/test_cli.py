@@ -197,51 +197,38 @@ def test_bad_dataset_name_is_bad_input(capsys, tmp_path) -> None:
 # --- run -n ------------------------------------------------------------------------------
 
 
-class _FakeWorkflowResults:
-    name = "wf"
-    workflow_dir = Path("wf")
+def _fake_run_spec(monkeypatch, seen: dict[str, Any], result: Any = None) -> None:
+    """Replace the CLI's run with a recorder of what it was asked to run."""
+    from dd_prefect.orchestration import spec_runner
 
-    def items(self) -> list[tuple[str, Any]]:
-        return []
+    async def fake(spec: Any, runtime: Any, resume: Any, **kwargs: Any) -> Any:
+        seen["spec"], seen["resume"] = spec, resume
+        if result is None:
+            raise RuntimeError("stop here")
+        return result
+
+    monkeypatch.setattr(spec_runner, "run_spec", fake)
 
 
 def test_run_n_overrides_the_first_stage_of_a_workflow(monkeypatch, capsys, tmp_path) -> None:
-    import dd_prefect.orchestration.composite as composite
+    from dd_prefect.workflow.results import CompositeWorkflowResults
 
     seen: dict[str, Any] = {}
-
-    class FakeWorkflow:
-        def run(self, resume: Any, on_progress: Any) -> Any:
-            seen["resume"] = resume
-            return _FakeWorkflowResults()
-
-    def fake_from_spec(designer: Any, spec: Any) -> FakeWorkflow:
-        seen["num_records"] = [s.num_records for s in spec.stages]
-        return FakeWorkflow()
-
-    monkeypatch.setattr(composite, "workflow_from_spec", fake_from_spec)
+    _fake_run_spec(monkeypatch, seen, CompositeWorkflowResults("wf", Path("wf"), {}))
     data = workflow_spec(tmp_path)
     data["stages"][1]["num_records"] = 8
     spec = write(tmp_path / "wf.yaml", data)
     argv = ["run", str(spec), "--artifact-path", str(tmp_path / "art"), "-n", "4"]
     assert cli.main([*argv, "--resume", "if_possible"]) == 0, capsys.readouterr().err
-    assert seen == {"num_records": [4, 8, None], "resume": ResumeMode.IF_POSSIBLE}
+    assert [s.num_records for s in seen["spec"].stages] == [4, 8, None]
+    assert seen["resume"] == ResumeMode.IF_POSSIBLE
 
 
 def test_run_n_makes_a_first_stage_without_num_records_valid(monkeypatch, tmp_path) -> None:
-    import dd_prefect.orchestration.composite as composite
+    from dd_prefect.workflow.results import CompositeWorkflowResults
 
-    seen: list[Any] = []
-
-    class FakeWorkflow:
-        def run(self, resume: Any, on_progress: Any) -> Any:
-            return _FakeWorkflowResults()
-
-    monkeypatch.setattr(
-        composite,
-        "workflow_from_spec",
-        lambda designer, spec: seen.append(spec.stages[0].num_records) or FakeWorkflow(),
-    )
+    seen: dict[str, Any] = {}
+    _fake_run_spec(monkeypatch, seen, CompositeWorkflowResults("wf", Path("wf"), {}))
     data = workflow_spec(tmp_path)
     del data["stages"][0]["config"]["seed_config"]
     data["stages"][0]["config"]["columns"][0]["prompt"] = "Ask"
@@ -249,37 +236,39 @@ def test_run_n_makes_a_first_stage_without_num_records_valid(monkeypatch, tmp_pa
     data["stages"][0]["output_processors"] = []
     spec = write(tmp_path / "wf.yaml", data)
     assert cli.main(["run", str(spec), "--artifact-path", str(tmp_path / "art")]) == 2
+    assert "spec" not in seen  # refused before anything runs
     assert cli.main(["run", str(spec), "--artifact-path", str(tmp_path / "art"), "-n", "2"]) == 0
-    assert seen == [2]
+    assert seen["spec"].stages[0].num_records == 2
 
 
 def test_run_n_overrides_a_dataset_specs_num_records(monkeypatch, tmp_path) -> None:
-    from dd_prefect.interface import DataDesigner
-
     seen: dict[str, Any] = {}
-
-    def fake_create(self, config, num_records=None, dataset_name=None, resume=None, **kw):
-        seen.update(num_records=num_records, name=dataset_name, resume=resume)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(DataDesigner, "create", fake_create)
+    _fake_run_spec(monkeypatch, seen)
     spec = write(tmp_path / "d.yaml", dataset_spec())
     assert cli.main(["run", str(spec), "-n", "7", "--artifact-path", str(tmp_path / "a")]) == 1
-    assert seen == {"num_records": 7, "name": "tiny", "resume": ResumeMode.NEVER}
+    assert (seen["spec"].num_records, seen["spec"].name) == (7, "tiny")
+    assert seen["resume"] == ResumeMode.NEVER
     assert cli.main(["run", str(spec), "--artifact-path", str(tmp_path / "a")]) == 1
-    assert seen["num_records"] == 3
+    assert seen["spec"].num_records == 3
 
 
 # --- preview of workflow stages ----------------------------------------------------------
+
+
+def preview_workflow(spec: Any, stage: str, num_records: int) -> Any:
+    """Preview a workflow stage as `dd-prefect preview --stage` does (the library API)."""
+    from dd_prefect import CompositeWorkflow
+    from dd_prefect.orchestration.spec_runner import spec_runtime
+
+    workflow = CompositeWorkflow.from_spec(spec_runtime(spec, "artifacts"), spec)
+    return workflow.preview(stage, num_records)
 
 
 def test_preview_later_stage_is_seeded_by_the_stages_before_it(tmp_path) -> None:
     from dd_prefect.config.workflow_spec import load_spec
 
     spec = load_spec(write(tmp_path / "wf.yaml", workflow_spec(tmp_path)))
-    designer = cli._designer(spec)
-
-    chat = cli.preview_workflow(spec, designer, "chat", 3)
+    chat = preview_workflow(spec, "chat", 3)
     # drafts: 6 seed rows capped at max(3, 10) -> 6; its output processor dropped `text`
     assert list(chat.dataset.columns) == ["doc_id", "question", "answer"]
     assert len(chat.dataset) == 3  # -n caps the previewed stage
@@ -290,11 +279,11 @@ def test_preview_later_stage_is_seeded_by_the_stages_before_it(tmp_path) -> None
     assert chat.errors == {} and chat.notes == []
 
     # `last` reads chat's selected output (processor:chatml), rows 1..2 of it
-    last = cli.preview_workflow(spec, designer, "last", 10)
+    last = preview_workflow(spec, "last", 10)
     assert list(last.dataset.columns) == ["user", "bot", "pair"]
     assert last.dataset["pair"].tolist() == ["A1!", "A2!"]
 
-    first = cli.preview_workflow(spec, designer, "drafts", 4)
+    first = preview_workflow(spec, "drafts", 4)
     assert list(first.dataset.columns) == ["doc_id", "question", "answer"]
     assert first.dataset["doc_id"].tolist() == [0, 1, 2, 3]
 
@@ -307,11 +296,10 @@ def test_preview_sampling_strategy_and_num_records_of_a_later_stage(tmp_path) ->
     data["stages"][2]["selection_strategy"] = None
     data["stages"][2]["sampling_strategy"] = "shuffle"
     spec = load_spec(write(tmp_path / "wf.yaml", data))
-    designer = cli._designer(spec)
-    chat = cli.preview_workflow(spec, designer, "chat", 20)
+    chat = preview_workflow(spec, "chat", 20)
     assert len(chat.dataset) == 12
     assert chat.selected["bot"].tolist() == [f"A{i % 6}" for i in range(12)]
-    last = cli.preview_workflow(spec, designer, "last", 3)  # chat makes max(3, 10) = 10
+    last = preview_workflow(spec, "last", 3)  # chat makes max(3, 10) = 10
     assert len(last.dataset) == 3
     assert set(last.dataset["pair"]) <= {f"A{i}!" for i in range(6)}
 
@@ -322,7 +310,7 @@ def test_preview_notes_on_success_not_run(tmp_path, monkeypatch) -> None:
     data = workflow_spec(tmp_path)
     data["stages"][0]["on_success"] = "dd_prefect.examples.callbacks:keep_helpful"
     spec = load_spec(write(tmp_path / "wf.yaml", data))
-    preview = cli.preview_workflow(spec, cli._designer(spec), "chat", 2)
+    preview = preview_workflow(spec, "chat", 2)
     assert preview.notes == [
         "stage 'drafts': on_success dd_prefect.examples.callbacks:keep_helpful is not run "
         "in a preview"
@@ -338,7 +326,7 @@ def test_preview_config_problem_names_the_stage(tmp_path) -> None:
     data["stages"][1]["config"]["processors"][0]["template"]["extra"] = "{{ made_by_callback }}"
     spec = load_spec(write(tmp_path / "wf.yaml", data))
     with pytest.raises(ConfigValidationError) as info:
-        cli.preview_workflow(spec, cli._designer(spec), "chat", 2)
+        preview_workflow(spec, "chat", 2)
     (issue,) = info.value.issues
     assert issue.stage == "chat"
     assert "made_by_callback" in issue.message
@@ -365,9 +353,10 @@ def test_preview_unknown_stage_and_stage_of_a_dataset_are_bad_input(capsys, tmp_
 
 
 def test_preview_frames_with_nested_values_can_seed_a_stage(tmp_path) -> None:
-    source = cli._frame_source(pd.DataFrame({"p": [{"a": 1}, {"a": 2}], "q": [[1], [2]]}))
-    assert len(source.content_digest()) == 64
-    plain = cli._frame_source(pd.DataFrame({"x": [1, 2]}))
     from dd_prefect.config.seeds import DataFrameSeedSource
 
+    # a previewed stage's frame (nested values) seeds the next stage's preview
+    source = DataFrameSeedSource(df=pd.DataFrame({"p": [{"a": 1}, {"a": 2}], "q": [[1], [2]]}))
+    assert len(source.content_digest()) == 64
+    plain = DataFrameSeedSource(df=pd.DataFrame({"x": [1, 2]}))
     assert plain.content_digest() == DataFrameSeedSource(df=plain.df).content_digest()

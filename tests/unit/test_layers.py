@@ -1,7 +1,7 @@
-"""The package's layers import in one direction only.
+"""The package's layers import in one direction only, and no module imports itself back.
 
-config (declarative, no Prefect) <- engine (no Prefect) <- workflow (no Prefect)
-<- orchestration (Prefect) <- interface / cli.
+errors (nothing) <- config (declarative, no Prefect) <- engine (no Prefect) <- workflow
+(no Prefect) <- orchestration (Prefect) <- interface / cli.
 
 Every module file under dd_prefect/ is parsed with `ast`; every import in it (at any depth,
 including those inside functions and ``if TYPE_CHECKING:`` blocks) is checked. Layers that
@@ -25,6 +25,7 @@ ROOT = "dd_prefect"
 
 # layer -> module prefixes it must not import
 FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "dd_prefect.errors": ("dd_prefect.", "prefect", "pydantic", "pandas"),
     "dd_prefect.config": (
         "prefect",
         "dd_prefect.engine",
@@ -46,6 +47,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "dd_prefect.orchestration",
         "dd_prefect.interface",
         "dd_prefect.cli",
+    ),
+    "dd_prefect.orchestration": (
+        "dd_prefect.interface",
+        "dd_prefect.cli",
+        "dd_prefect.examples",
     ),
 }
 
@@ -87,6 +93,8 @@ def imports_of(path: Path, module: str) -> set[str]:
 
 
 def matches(name: str, prefix: str) -> bool:
+    if prefix.endswith("."):  # any submodule of the package
+        return name.startswith(prefix)
     return name == prefix or name.startswith(prefix + ".")
 
 
@@ -181,3 +189,75 @@ def test_importing_lower_layers_does_not_import_prefect(layer: str) -> None:
         pytest.skip(f"{layer} does not exist yet")
     result = _imports_without_prefect(layer)
     assert result.returncode == 0, result.stderr
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the package's modules it imports (at any depth), by their real names."""
+    modules = module_files()
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = set()
+        for name in imports_of(path, module):
+            # `from dd_prefect.config import x` names the package or a submodule: take the
+            # longest existing module; the root package (lazy re-exports) is no edge.
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name and name != ROOT and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles_inside_the_package() -> None:
+    # A package's __init__ re-exporting its submodules is the one allowed loop: the
+    # submodules import each other, never their package.
+    graph = import_graph()
+    for module, targets in graph.items():
+        graph[module] = {t for t in targets if not module.startswith(t + ".")}
+    assert cycles(graph) == []
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        module: n
+        for module, path in module_files().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}

@@ -1,4 +1,4 @@
-"""The mock in-process (``httpx.ASGITransport``): the real openai client, no socket, no thread."""
+"""The mock in-process (``httpx2.ASGITransport``): the real openai client, no socket, no thread."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import jsonschema
 import openai
 import pytest
@@ -27,7 +27,7 @@ SCHEMA = {
 }
 
 
-def _openai(http: httpx.AsyncClient) -> openai.AsyncOpenAI:
+def _openai(http: httpx2.AsyncClient) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url=str(http.base_url), api_key="sk-in-process", http_client=http, max_retries=0
     )
@@ -54,7 +54,7 @@ async def test_openai_client_through_asgi_transport() -> None:
         value = json.loads(await _ask(client, "Invent a person", response_format=response_format))
         jsonschema.validate(value, SCHEMA)
 
-        stats = await client.get("/_mock/stats", cast_to=httpx.Response)
+        stats = await client.get("/_mock/stats", cast_to=httpx2.Response)
         assert stats.json() == (await http.get("_mock/stats")).json()
         stats = stats.json()
         assert stats["requests"] == 2 and stats["by_status"]["200"] == 2

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import dd_prefect.config as dd
-from dd_prefect.config.workflow_spec import StageLink, chain_problems
+from dd_prefect.config.stage_chain import chain_problems
 
 BASE_SPEC: dict[str, Any] = {
     "name": "qa-pipeline",
@@ -603,19 +603,17 @@ def test_duplicate_output_processors_reported_once(tmp_path: Path) -> None:
     assert [i.message for i in err.issues] == ["duplicate output processor 'slim'"]
 
 
-def test_chain_problems_checks_output_processors_of_stage_links() -> None:
-    """The path CompositeWorkflow takes (StageLinks, typed processors)."""
+def test_chain_problems_checks_output_processors_of_stages() -> None:
+    """The path CompositeWorkflow takes (Stage.of, typed processors)."""
     builder = dd.DataDesignerConfigBuilder()
     builder.add_column(name="a", column_type="expression", expr="x")
-    link = StageLink(
-        name="only",
-        config=builder.build(),
+    stage = dd.Stage.of(
+        "only",
+        builder,
         num_records=3,
         output_processors=[dd.DropColumnsProcessorConfig(name="d", column_names=["b"])],
-        output="final",
-        has_callback=False,
     )
-    (issue,) = chain_problems([link])
+    (issue,) = chain_problems([stage])
     assert (issue.stage, issue.field) == ("only", "output_processors[d]")
     assert "drops 'b'" in issue.message
 
@@ -665,20 +663,16 @@ def test_first_stage_default_strategies_and_own_seed_strategies_accepted(tmp_pat
     assert spec.stages[2].sampling_strategy == "shuffle"  # later stages keep theirs
 
 
-def test_stage_link_strategies_default_and_checked() -> None:
+def test_stage_strategies_default_and_checked() -> None:
     config = dd.DataDesignerConfig()
-    plain = StageLink("s", config, 3, [], "final", False)
+    plain = dd.Stage.of("s", config, num_records=3)
     assert plain.sampling_strategy == dd.SamplingStrategy.ORDERED
     assert plain.selection_strategy is None
     assert chain_problems([plain]) == []
-    shuffled = StageLink(
-        "s", config, 3, [], "final", False, sampling_strategy=dd.SamplingStrategy.SHUFFLE
-    )
+    shuffled = dd.Stage.of("s", config, num_records=3, sampling_strategy="shuffle")
     (issue,) = chain_problems([shuffled])
     assert issue.field == "sampling_strategy"
-    later = StageLink(
-        "t", config, None, [], "final", False, selection_strategy=dd.IndexRange(start=0, end=1)
-    )
+    later = dd.Stage.of("t", config, selection_strategy=dd.IndexRange(start=0, end=1))
     assert chain_problems([plain, later]) == []
 
 

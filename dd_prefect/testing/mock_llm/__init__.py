@@ -11,7 +11,7 @@ The app is Starlette (:class:`MockLLMApp`), served by uvicorn or called in-proce
 - :func:`serve` -- uvicorn inside the running event loop;
 - :func:`run_in_subprocess` / :func:`mock_llm_subprocess` -- the CLI in a child process
   (``dd-prefect mock-llm``, ``python -m dd_prefect.testing.mock_llm``);
-- :func:`in_process_client` -- an ``httpx.AsyncClient`` over ``httpx.ASGITransport``: no
+- :func:`in_process_client` -- an ``httpx2.AsyncClient`` over ``httpx2.ASGITransport``: no
   socket, no thread.
 
 Modules: ``config`` (knobs), ``instances`` / ``answers`` (deterministic content), ``state``

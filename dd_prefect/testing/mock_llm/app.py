@@ -1,4 +1,5 @@
-"""The mock's ASGI app (Starlette) and an in-process ``httpx`` client for it.
+"""The mock's ASGI app (Starlette) and an in-process client for it (``httpx2``, the openai
+client's HTTP library).
 
 Routes (each also under ``/v1``, e.g. ``/v1/health``):
 
@@ -29,7 +30,7 @@ from .config import MockLLMConfig
 from .state import MockLLMState, Reply, error
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 __all__ = ["IN_PROCESS_BASE_URL", "MockLLMApp", "in_process_client"]
 
@@ -62,7 +63,7 @@ class MockLLMApp(MockLLMState):
     """The mock as an ASGI app: knobs and counters of :class:`MockLLMState` plus routes.
 
     Serve it with uvicorn (:class:`MockLLMServer`, :func:`serve`) or call it in-process through
-    ``httpx.ASGITransport`` (:func:`in_process_client`); either way it runs on one event loop.
+    ``httpx2.ASGITransport`` (:func:`in_process_client`); either way it runs on one event loop.
     ``url`` / ``base`` are set by whoever serves it on a socket.
     """
 
@@ -132,19 +133,19 @@ class MockLLMApp(MockLLMState):
 
 def in_process_client(
     config: MockLLMConfig | None = None, *, app: MockLLMApp | None = None
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` that talks to a fresh mock in-process: no socket, no thread.
+) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` that talks to a fresh mock in-process: no socket, no thread.
 
     Hand it to ``openai.AsyncOpenAI(base_url=str(client.base_url), http_client=client)``. The
     app runs in the caller's event loop (latency sleeps there, concurrent requests overlap);
     its counters are at ``GET /_mock/stats`` through the same client. Pass ``app`` to reuse
     one (and read ``app.stats()`` directly) instead of ``config``.
     """
-    import httpx  # not at module level: the mock's own process does not need it
+    import httpx2  # not at module level: the mock's own process does not need it
 
     if app is None:
         app = MockLLMApp(config)
     elif config is not None:
         raise ValueError("pass config or app, not both")
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url=IN_PROCESS_BASE_URL)
+    transport = httpx2.ASGITransport(app=app)
+    return httpx2.AsyncClient(transport=transport, base_url=IN_PROCESS_BASE_URL)

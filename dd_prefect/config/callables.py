@@ -1,0 +1,33 @@
+"""User code named by import path: ``"pkg.module:function"``."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+CALLABLE_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+def callable_problem(path: str) -> str | None:
+    """Why ``"pkg.module:function"`` does not import as a callable, or None.
+
+    Imports the module (as running the stage would): a user module may fail at import
+    with any error, which is reported rather than raised.
+    """
+    module, _, attr = path.partition(":")
+    try:
+        target = getattr(importlib.import_module(module), attr)
+    except Exception as exc:
+        return f"cannot import '{path}': {type(exc).__name__}: {exc}"
+    if not callable(target):
+        return f"'{path}' is not callable"
+    return None
+
+
+def load_callable(path: str) -> Callable[..., Any]:
+    """Import ``"pkg.module:function"``."""
+    module, _, attr = path.partition(":")
+    target: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return target

@@ -1,0 +1,148 @@
+"""`DataDesigner`: the public facade (create, preview, compose_workflow).
+
+from dd_prefect import DataDesigner, ResumeMode
+import dd_prefect.config as dd
+
+designer = DataDesigner(artifact_path="artifacts", model_providers=[...])
+results = designer.create(builder, num_records=1000, dataset_name="reviews")
+df = results.load_dataset()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
+from dd_prefect.config.models import ModelProvider
+from dd_prefect.config.run_config import RunConfig
+from dd_prefect.config.validation import validate_config
+from dd_prefect.engine.llm import RetryPolicy
+from dd_prefect.errors import ConfigValidationError
+from dd_prefect.interface.workflow import CompositeWorkflow
+from dd_prefect.orchestration.dataset_flow import ProgressCallback, create_dataset
+from dd_prefect.orchestration.preview import preview_dataset
+from dd_prefect.orchestration.runtime import Runtime, run_sync
+from dd_prefect.orchestration.secrets import install_secret_resolver
+from dd_prefect.workflow.results import DatasetCreationResults, PreviewResults
+from dd_prefect.workflow.resume import ResumeMode
+
+ConfigLike = DataDesignerConfigBuilder | DataDesignerConfig
+
+
+def as_config(config: ConfigLike) -> DataDesignerConfig:
+    """A config from a builder (built) or a config (copied)."""
+    if isinstance(config, DataDesignerConfigBuilder):
+        return config.build()
+    if isinstance(config, DataDesignerConfig):
+        return config.model_copy(deep=True)
+    raise ConfigValidationError.of(
+        f"expected a DataDesignerConfigBuilder or DataDesignerConfig, got {type(config).__name__}"
+    )
+
+
+class DataDesigner:
+    """Generates datasets from configs on Prefect.
+
+    - `artifact_path`: where datasets and workflows are written.
+    - `model_providers`: the OpenAI-compatible endpoints model configs point at.
+    - `run_config`: row-group size, concurrency and failure policy.
+    - `global_throttle`: lease LLM slots from Prefect global concurrency limits (shared by
+      every process on the same Prefect server). Default: on with a configured Prefect API
+      URL, off with Prefect's ephemeral server; ``DD_PREFECT_GLOBAL_THROTTLE`` overrides.
+    - `flow_retries`: Prefect retries of a failed flow run (finished row groups are reused).
+    - `retry_policy`: retries of failed LLM requests (default: ``run_config.max_llm_retries``).
+    """
+
+    def __init__(
+        self,
+        artifact_path: str | Path = "artifacts",
+        model_providers: list[ModelProvider] | None = None,
+        run_config: RunConfig | None = None,
+        *,
+        global_throttle: bool | None = None,
+        flow_retries: int = 0,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        self.runtime = Runtime(
+            artifact_path=Path(artifact_path),
+            providers=list(model_providers or []),
+            run_config=run_config or RunConfig(),
+            retry=retry_policy,
+            global_throttle=global_throttle,
+            flow_retries=flow_retries,
+        )
+        install_secret_resolver()
+
+    @property
+    def artifact_path(self) -> Path:
+        """Where datasets and workflows are written."""
+        return self.runtime.artifact_path
+
+    @property
+    def model_providers(self) -> list[ModelProvider]:
+        return self.runtime.providers
+
+    @property
+    def run_config(self) -> RunConfig:
+        return self.runtime.run_config
+
+    def validate(self, config_builder: ConfigLike) -> DataDesignerConfig:
+        """Validate a config (against its seed's columns and these providers); returns it."""
+        config = as_config(config_builder)
+        issues = validate_config(config, raise_on_error=False)
+        try:
+            self.runtime.check_providers(config)
+        except ConfigValidationError as exc:
+            issues += exc.issues
+        if issues:
+            raise ConfigValidationError(issues)
+        return config
+
+    def create(
+        self,
+        config_builder: ConfigLike,
+        num_records: int | None = None,
+        dataset_name: str | None = None,
+        resume: ResumeMode | str = ResumeMode.NEVER,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> DatasetCreationResults:
+        """Generate a dataset on Prefect and write it under ``artifact_path/dataset_name``.
+
+        `num_records` defaults to the seed's row count. Bad input raises before any LLM
+        call and before anything is written. Works inside a running event loop too.
+        """
+        return run_sync(
+            self.acreate(config_builder, num_records, dataset_name, resume, on_progress=on_progress)
+        )
+
+    async def acreate(
+        self,
+        config_builder: ConfigLike,
+        num_records: int | None = None,
+        dataset_name: str | None = None,
+        resume: ResumeMode | str = ResumeMode.NEVER,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> DatasetCreationResults:
+        """Async :meth:`create`."""
+        return await create_dataset(
+            self.runtime,
+            as_config(config_builder),
+            num_records,
+            dataset_name or "dataset",
+            ResumeMode.parse(resume),
+            on_progress=on_progress,
+        )
+
+    def preview(self, config_builder: ConfigLike, num_records: int = 10) -> PreviewResults:
+        """Generate a few rows in memory (no Prefect, nothing written) to check a config."""
+        return run_sync(self.apreview(config_builder, num_records))
+
+    async def apreview(self, config_builder: ConfigLike, num_records: int = 10) -> PreviewResults:
+        """Async :meth:`preview`."""
+        return await preview_dataset(self.runtime, as_config(config_builder), num_records)
+
+    def compose_workflow(self, name: str) -> CompositeWorkflow:
+        """A new, empty :class:`CompositeWorkflow` named `name` (its durable identity)."""
+        return CompositeWorkflow(self.runtime, name)

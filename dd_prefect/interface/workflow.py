@@ -1,0 +1,122 @@
+"""`CompositeWorkflow`: named stages, each seeded by the selected output of the one before.
+
+Create it with ``DataDesigner.compose_workflow(name)``; add stages, then ``run()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
+from dd_prefect.config.stage import Stage, check_name
+from dd_prefect.config.workflow_spec import WorkflowSpec
+from dd_prefect.errors import ConfigValidationError
+from dd_prefect.orchestration.preview import preview_workflow_stage
+from dd_prefect.orchestration.runtime import Runtime, run_sync
+from dd_prefect.orchestration.workflow_flow import WorkflowProgress, WorkflowRun, run_workflow
+from dd_prefect.workflow.layout import WorkflowLayout
+from dd_prefect.workflow.preview import StagePreview
+from dd_prefect.workflow.results import CompositeWorkflowResults
+from dd_prefect.workflow.resume import ResumeMode
+
+
+class CompositeWorkflow:
+    """Named stages run in order; each stage's selected output seeds the next one.
+
+    The name is the workflow's durable identity: ``<artifact_path>/<name>/`` holds its
+    stages and ``workflow-metadata.json``.
+    """
+
+    def __init__(self, runtime: Runtime, name: str) -> None:
+        self.name = check_name(name, "workflow")
+        self.runtime = runtime
+        self._stages: list[Stage] = []
+
+    @classmethod
+    def from_spec(cls, runtime: Runtime, spec: WorkflowSpec) -> CompositeWorkflow:
+        """The workflow a spec describes (its shared model configs merged into each stage)."""
+        workflow = cls(runtime, spec.name)
+        for stage in spec.resolved_stages():
+            workflow._append(stage)
+        return workflow
+
+    @property
+    def stages(self) -> list[Stage]:
+        """The stages added so far, in order."""
+        return list(self._stages)
+
+    @property
+    def workflow_dir(self) -> Path:
+        return self.runtime.artifact_path / self.name
+
+    def add_stage(
+        self,
+        name: str,
+        config_builder: DataDesignerConfigBuilder | DataDesignerConfig,
+        **options: Any,
+    ) -> CompositeWorkflow:
+        """Append a stage (validated now, nothing written); returns the workflow.
+
+        `options` are :class:`~dd_prefect.config.Stage`'s fields: `num_records`,
+        `on_success` (a callable or ``"pkg.module:function"``), `on_success_version`,
+        `output_processors`, `output`, `allow_empty`, `sampling_strategy`,
+        `selection_strategy`, `review`. The builder is deep-copied. Raises
+        ConfigValidationError listing every problem, each naming the stage.
+        """
+        self._append(Stage.of(name, config_builder, **options))
+        return self
+
+    def _append(self, stage: Stage) -> None:
+        if any(s.name == stage.name for s in self._stages):
+            raise ConfigValidationError.of("duplicate stage name", stage=stage.name)
+        self._stages.append(stage)
+
+    def run(
+        self,
+        resume: ResumeMode | str = ResumeMode.NEVER,
+        targets: list[str] | None = None,
+        rerun_from: str | None = None,
+        stage_output_overrides: dict[str, str | Path] | None = None,
+        *,
+        on_progress: WorkflowProgress | None = None,
+    ) -> CompositeWorkflowResults:
+        """Run the workflow as a Prefect flow (stages as subflows); see :meth:`arun`."""
+        return run_sync(
+            self.arun(resume, targets, rerun_from, stage_output_overrides, on_progress=on_progress)
+        )
+
+    async def arun(
+        self,
+        resume: ResumeMode | str = ResumeMode.NEVER,
+        targets: list[str] | None = None,
+        rerun_from: str | None = None,
+        stage_output_overrides: dict[str, str | Path] | None = None,
+        *,
+        on_progress: WorkflowProgress | None = None,
+    ) -> CompositeWorkflowResults:
+        """Run the workflow.
+
+        - `resume`: NEVER starts clean; IF_POSSIBLE reuses matching completed stages,
+          resumes a matching partial stage by row group and reruns the first changed stage
+          and all after it; ALWAYS raises instead of starting anything fresh.
+        - `targets`: run only these stages and the ones they depend on.
+        - `rerun_from`: with a resume mode, force this stage and all after it to rerun.
+        - `stage_output_overrides`: ``{stage: path}`` replaces that stage's selected output
+          for the stages after it (e.g. a reviewed file).
+        """
+        run = WorkflowRun(
+            name=self.name,
+            stages=self.stages,
+            layout=WorkflowLayout(self.workflow_dir),
+            resume=ResumeMode.parse(resume),
+            targets=targets,
+            rerun_from=rerun_from,
+            overrides={k: Path(v).resolve() for k, v in (stage_output_overrides or {}).items()},
+            on_progress=on_progress,
+        )
+        return await run_workflow(run, self.runtime)
+
+    def preview(self, stage: str, num_records: int = 10) -> StagePreview:
+        """Preview `stage` in memory after the stages before it (nothing written)."""
+        return run_sync(preview_workflow_stage(self.runtime, self.stages, stage, num_records))

@@ -1,0 +1,34 @@
+"""Every ``DD_PREFECT_*`` environment setting, read in one place.
+
+Read when needed (``Settings()``), not cached, so a process or a test may change them
+after import. Deployments set them per deployment in ``job_variables.env``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """dd_prefect's settings from ``DD_PREFECT_<NAME>`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="DD_PREFECT_", extra="ignore")
+
+    global_throttle: bool | None = Field(
+        default=None,
+        description="Lease LLM slots from Prefect global concurrency limits (default: on "
+        "with a configured Prefect API URL, off with Prefect's ephemeral server).",
+    )
+    flow_retries: int = Field(
+        default=0, ge=0, description="Prefect retries of a deployment's failed flow run."
+    )
+    flow_retry_delay: int = Field(
+        default=10, ge=0, description="Seconds between those retries (whole seconds)."
+    )
+    review_timeout: int = Field(
+        default=7 * 24 * 3600, ge=1, description="Seconds a review gate waits for an answer."
+    )
+    review_poll_seconds: int = Field(
+        default=5, ge=1, description="How often a paused review gate checks for an answer."
+    )

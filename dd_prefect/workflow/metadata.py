@@ -1,0 +1,89 @@
+"""What runs record on disk: ``metadata.json`` of a dataset, ``workflow-metadata.json`` of a
+workflow. Unknown fields are kept when a file is rewritten (a newer version may add some).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dd_prefect._version import __version__
+
+StageStatus = Literal["running", "failed", "completed", "completed_empty", "skipped_empty_upstream"]
+
+
+class RowGroupRecord(BaseModel):
+    """One finished row group as recorded in metadata."""
+
+    model_config = ConfigDict(extra="allow")
+
+    index: int
+    start: int
+    requested: int
+    rows: int
+    dropped_rows: int = 0
+    errors: dict[str, int] = Field(default_factory=dict)
+    nulls: dict[str, int] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict)
+    duration: float = 0.0
+
+
+class DatasetMetadata(BaseModel):
+    """`metadata.json` of a dataset. Unknown fields are kept when rewritten."""
+
+    model_config = ConfigDict(extra="allow")
+
+    dataset_name: str
+    library_version: str = __version__
+    status: Literal["running", "completed", "failed"] = "running"
+    dataset_key: str
+    config_fingerprint: str
+    target_records: int
+    actual_records: int = 0
+    buffer_size: int
+    num_batches: int
+    seed: int | None = None
+    shuffle_seed: int | None = None  # SHUFFLE's key when there is no seed (kept for resume)
+    row_groups: list[RowGroupRecord] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)
+    column_stats: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    dropped_rows: int = 0
+    errors: dict[str, int] = Field(default_factory=dict)
+    llm_usage: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    started_at: float = Field(default_factory=time.time)
+    duration: float = 0.0
+    error: str | None = None
+
+
+class StageMetadata(BaseModel):
+    """One stage's entry in ``workflow-metadata.json`` (paths relative to the workflow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    index: int
+    name: str
+    stage_dir: str
+    depends_on: list[str] = Field(default_factory=list)
+    status: StageStatus = "running"
+    fingerprint: str | None = None
+    requested_records: int | None = None
+    actual_records: int | None = None
+    seed_path: str | None = None
+    output_path: str | None = None
+    callback_output_path: str | None = None
+    override_path: str | None = None
+    duration: float | None = None
+    error: str | None = None
+
+
+class WorkflowMetadata(BaseModel):
+    """``workflow-metadata.json``: the workflow's stages and what became of them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    library_version: str = __version__
+    stages: list[StageMetadata] = Field(default_factory=list)
+    updated_at: float = Field(default_factory=time.time)

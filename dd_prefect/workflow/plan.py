@@ -1,0 +1,378 @@
+"""Planning a run: what to reuse, resume, rerun or skip. The one place resume is decided.
+
+From the stages (a DAG: each stage lists its upstreams), the earlier run's metadata and
+the resume mode, :func:`plan_workflow` makes a :class:`WorkflowPlan`: for each stage one
+:class:`Action` with the reason, its fingerprint, resolved ``num_records`` and input paths
+where they are known before anything runs. :func:`plan_dataset` does the same for one
+dataset. Nothing here imports Prefect; orchestration only executes a plan.
+
+The rules (README "Resume"):
+
+- ``NEVER`` starts clean: every stage reruns.
+- ``IF_POSSIBLE`` reuses a stage whose fingerprint matches and whose output is intact,
+  resumes a matching stage that did not finish (by row group), and reruns a changed stage
+  with everything downstream of it. Unreadable metadata starts fresh (with a warning).
+- ``ALWAYS`` is IF_POSSIBLE that raises ResumeError instead of starting anything fresh;
+  stages downstream of one that runs (or of ``rerun_from``) may run.
+- A Prefect retry of a run (attempt > 1) keeps what the failed attempt made: NEVER
+  becomes IF_POSSIBLE (:func:`effective_mode`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from dd_prefect.config.run_config import RunConfig
+from dd_prefect.config.seeds import IndexRange, LocalFileSeedSource, PartitionBlock, SeedConfig
+from dd_prefect.config.stage import Stage
+from dd_prefect.engine.parquet_io import count_rows, parquet_files
+from dd_prefect.engine.seed_reader import SeedReader, partition_bounds
+from dd_prefect.errors import ResumeError, WorkflowError
+from dd_prefect.workflow.keys import handoff_fingerprint, stage_fingerprint
+from dd_prefect.workflow.layout import WorkflowLayout, output_ready, seed_pattern
+from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
+from dd_prefect.workflow.resume import ResumeMode
+
+
+class Action(StrEnum):
+    """What a run does with one stage."""
+
+    REUSE = "reuse"  # completed earlier, same fingerprint, output intact
+    RESUME = "resume"  # same fingerprint but unfinished: keep its finished row groups
+    RERUN = "rerun"  # generate it from scratch
+    SKIP = "skip"  # an upstream stage produced an empty output
+
+
+def effective_mode(mode: ResumeMode, attempt: int) -> ResumeMode:
+    """The mode for attempt `attempt` (1-based) of a run: a retry keeps what the failed
+    attempt made, whatever the first one asked."""
+    if attempt > 1 and mode is ResumeMode.NEVER:
+        return ResumeMode.IF_POSSIBLE
+    return mode
+
+
+def plan_dataset(
+    prior: DatasetMetadata | None, key: str, mode: ResumeMode, *, where: Path, exists: bool
+) -> bool:
+    """Whether a dataset run keeps what is in its directory (True) or starts clean.
+
+    `prior` is the directory's readable metadata (None when absent or unreadable, with
+    `exists` telling which). Raises ResumeError under ALWAYS when nothing matches.
+    """
+    if mode is ResumeMode.NEVER:
+        return False
+    problem = None
+    if prior is None:
+        problem = "its metadata.json is unreadable" if exists else "no metadata.json"
+    elif prior.dataset_key != key:
+        problem = "it was generated with a different config, num_records, buffer_size or seed"
+    if problem is None:
+        return True
+    if mode is ResumeMode.ALWAYS:
+        raise ResumeError(f"cannot resume dataset at {where}: {problem}")
+    return False
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage's part of a plan.
+
+    `fingerprint`, `num_records` and `inputs` are None when they depend on an upstream
+    stage that runs in this plan; the executor resolves them with :func:`resolve_stage`
+    once the upstreams are done.
+    """
+
+    stage: Stage
+    index: int
+    upstreams: tuple[str, ...]
+    action: Action
+    reason: str
+    prior: StageMetadata | None = None
+    fingerprint: str | None = None
+    num_records: int | None = None
+    inputs: tuple[Path, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.stage.name
+
+    @property
+    def dir_name(self) -> str:
+        return self.stage.dir_name(self.index)
+
+    def dataset_mode(self, mode: ResumeMode) -> ResumeMode:
+        """How the stage's row groups are treated: a resumed stage keeps finished ones."""
+        if self.action is Action.RESUME:
+            return ResumeMode.ALWAYS if mode is ResumeMode.ALWAYS else ResumeMode.IF_POSSIBLE
+        return ResumeMode.NEVER
+
+
+@dataclass(frozen=True)
+class WorkflowPlan:
+    """What one run of a workflow does, stage by stage, in run order."""
+
+    name: str
+    mode: ResumeMode
+    stages: tuple[StagePlan, ...]
+    prior: WorkflowMetadata | None
+    fresh: bool  # nothing earlier is kept: the workflow directory starts empty
+    overrides: Mapping[str, Path] = field(default_factory=dict)
+    warning: str | None = None  # why an IF_POSSIBLE run starts fresh
+
+    def __getitem__(self, name: str) -> StagePlan:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+
+def upstreams_of(stages: list[Stage]) -> dict[str, tuple[str, ...]]:
+    """Each stage's upstream stages: the stage before it (a linear chain)."""
+    return {s.name: ((stages[i - 1].name,) if i else ()) for i, s in enumerate(stages)}
+
+
+def check_run_options(
+    stages: list[Stage],
+    mode: ResumeMode,
+    targets: list[str] | None,
+    rerun_from: str | None,
+    overrides: Mapping[str, Path],
+    *,
+    workflow: str,
+) -> None:
+    """WorkflowError for run options that name no stage or make no sense together."""
+    if not stages:
+        raise WorkflowError(f"workflow '{workflow}' has no stages; add one with add_stage")
+    names = [s.name for s in stages]
+    unknown = [t for t in targets or [] if t not in names]
+    if unknown:
+        raise WorkflowError(f"unknown target stage(s): {', '.join(unknown)}")
+    if rerun_from is not None:
+        if mode is ResumeMode.NEVER:
+            raise WorkflowError("rerun_from needs resume=IF_POSSIBLE or ALWAYS")
+        if rerun_from not in names:
+            raise WorkflowError(f"rerun_from names unknown stage '{rerun_from}'")
+    for stage in overrides:
+        if stage not in names:
+            raise WorkflowError(f"stage_output_overrides names unknown stage '{stage}'")
+
+
+def selected_stages(stages: list[Stage], targets: list[str] | None) -> list[Stage]:
+    """The stages a run with `targets` runs: the targets and their ancestors (all: None)."""
+    if not targets:
+        return list(stages)
+    upstreams = upstreams_of(stages)
+    wanted: set[str] = set()
+    pending = list(targets)
+    while pending:
+        name = pending.pop()
+        if name not in wanted:
+            wanted.add(name)
+            pending.extend(upstreams[name])
+    return [s for s in stages if s.name in wanted]
+
+
+def decide(
+    *,
+    prior: StageMetadata | None,
+    fingerprint: str,
+    forced: bool,
+    output_intact: bool,
+    callback_output_intact: bool,
+    unversioned_callback: bool,
+) -> tuple[Action, str]:
+    """The action for a stage whose upstreams are all reused (so its fingerprint is known),
+    and why. `forced`: `rerun_from` names it or an ancestor."""
+    if forced:
+        return Action.RERUN, "must rerun (rerun_from)"
+    if prior is None:
+        return Action.RERUN, "has no record in the earlier run"
+    if prior.fingerprint != fingerprint:
+        return Action.RERUN, "changed since the earlier run (fingerprint differs)"
+    if prior.status in ("running", "failed"):
+        return Action.RESUME, "did not finish in the earlier run"
+    if unversioned_callback:
+        return Action.RERUN, "has an on_success callback without on_success_version"
+    if prior.status == "completed_empty":
+        return Action.REUSE, "completed (empty) in the earlier run"
+    if not output_intact:
+        return Action.RERUN, "lost its selected output"
+    if not callback_output_intact:
+        return Action.RERUN, "lost its callback output"
+    return Action.REUSE, "completed in the earlier run"
+
+
+def plan_workflow(
+    name: str,
+    stages: list[Stage],
+    layout: WorkflowLayout,
+    run_config: RunConfig,
+    mode: ResumeMode,
+    *,
+    targets: list[str] | None = None,
+    rerun_from: str | None = None,
+    overrides: Mapping[str, Path] | None = None,
+) -> WorkflowPlan:
+    """Plan a run of `stages` (all of the workflow's, in add order) into `layout`.
+
+    Raises WorkflowError for bad options and ResumeError when `mode` is ALWAYS and a
+    stage would have to start fresh (before anything runs).
+    """
+    overrides = dict(overrides or {})
+    check_run_options(stages, mode, targets, rerun_from, overrides, workflow=name)
+    prior: WorkflowMetadata | None = None
+    warning = None
+    if mode is not ResumeMode.NEVER:
+        prior, why = layout.read()
+        if prior is None:
+            if mode is ResumeMode.ALWAYS:
+                raise ResumeError(f"cannot resume workflow '{name}': {why}")
+            if layout.metadata_path.exists():
+                warning = f"workflow '{name}': {why}; starting fresh"
+    upstreams = upstreams_of(stages)
+    chosen = selected_stages(stages, targets)
+    index_of = {s.name: i for i, s in enumerate(stages)}
+    plans: dict[str, StagePlan] = {}
+    forced: set[str] = set()
+    for stage in chosen:
+        index = index_of[stage.name]
+        ups = upstreams[stage.name]
+        before = _prior_stage(prior, index, stage.name)
+        if rerun_from == stage.name or any(u in forced for u in ups):
+            forced.add(stage.name)
+        running = [u for u in ups if plans[u].action in (Action.RERUN, Action.RESUME)]
+        empty = [u for u in ups if _hands_on_nothing(plans[u])]
+        if empty:
+            plans[stage.name] = StagePlan(
+                stage, index, ups, Action.SKIP, _empty_reason(empty[0]), before
+            )
+            continue
+        if running:
+            plans[stage.name] = StagePlan(
+                stage, index, ups, Action.RERUN, f"upstream stage '{running[0]}' runs", before
+            )
+            continue
+        inputs = tuple(_handed_on(plans[u], layout, overrides) for u in ups)
+        handoffs = [handoff_fingerprint(plans[u].fingerprint or "", overrides.get(u)) for u in ups]
+        fingerprint, count = resolve_stage(stage, inputs, handoffs, run_config)
+        action, reason = (
+            (Action.RERUN, "resume is NEVER")
+            if mode is ResumeMode.NEVER
+            else decide(
+                prior=before,
+                fingerprint=fingerprint,
+                forced=stage.name in forced,
+                output_intact=before is not None
+                and output_ready(layout.abs(before.output_path), before.actual_records),
+                callback_output_intact=before is None
+                or not before.callback_output_path
+                or bool((path := layout.abs(before.callback_output_path)) and path.exists()),
+                unversioned_callback=stage.on_success is not None
+                and stage.on_success_version is None,
+            )
+        )
+        if mode is ResumeMode.ALWAYS and action is Action.RERUN and stage.name not in forced:
+            raise ResumeError(f"cannot resume workflow '{name}': stage '{stage.name}' {reason}")
+        plans[stage.name] = StagePlan(
+            stage, index, ups, action, reason, before, fingerprint, count, inputs
+        )
+    return WorkflowPlan(
+        name=name,
+        mode=mode,
+        stages=tuple(plans[s.name] for s in chosen),
+        prior=prior,
+        fresh=prior is None,
+        overrides=overrides,
+        warning=warning,
+    )
+
+
+def resolve_stage(
+    stage: Stage, inputs: tuple[Path, ...], handoffs: list[str], run_config: RunConfig
+) -> tuple[str, int]:
+    """A stage's fingerprint and resolved num_records, given its inputs (upstream outputs)
+    and what its upstreams hand on (:func:`~dd_prefect.workflow.keys.handoff_fingerprint`).
+    num_records defaults to the input's selected row count."""
+    count = stage.num_records
+    if count is None:
+        count = _input_rows(stage, inputs)
+    upstream = handoffs[0] if handoffs else None
+    return stage_fingerprint(stage, count, upstream, run_config, root=not handoffs), count
+
+
+def descendants(upstreams: Mapping[str, tuple[str, ...]], name: str) -> set[str]:
+    """Every stage downstream of `name` (`upstreams` in topological order)."""
+    found = {name}
+    for stage, ups in upstreams.items():
+        if any(u in found for u in ups):
+            found.add(stage)
+    return found - {name}
+
+
+def input_seed(stage: Stage, inputs: tuple[Path, ...]) -> SeedConfig | None:
+    """The seed a stage generates from: its upstream's output (with its strategies), or for
+    a root stage its own seed config."""
+    if not inputs:
+        return stage.config.seed_config
+    return SeedConfig(
+        source=LocalFileSeedSource(path=str(seed_pattern(inputs[0]))),
+        sampling_strategy=stage.sampling_strategy,
+        selection_strategy=stage.selection_strategy,
+    )
+
+
+def empty_upstream(plan: StagePlan, statuses: Mapping[str, str]) -> str | None:
+    """Why `plan`'s stage is skipped given its upstreams' final statuses, or None."""
+    for upstream in plan.upstreams:
+        if statuses.get(upstream) in ("completed_empty", "skipped_empty_upstream"):
+            return _empty_reason(upstream)
+    return None
+
+
+def _input_rows(stage: Stage, inputs: tuple[Path, ...]) -> int:
+    """Rows a stage's input offers after its selection (read from parquet footers for an
+    upstream's output; a root stage's own seed is read)."""
+    if not inputs:
+        seed = stage.config.seed_config
+        if seed is None:
+            return 0
+        return SeedReader(seed, seed=None, fingerprint="count").num_rows
+    total = count_rows(parquet_files(inputs[0]))
+    selection = stage.selection_strategy
+    if isinstance(selection, IndexRange):
+        return max(0, min(selection.end + 1, total) - selection.start)
+    if isinstance(selection, PartitionBlock):
+        lo, hi = partition_bounds(total, selection.index, selection.num_partitions)
+        return hi - lo
+    return total
+
+
+def _handed_on(plan: StagePlan, layout: WorkflowLayout, overrides: Mapping[str, Path]) -> Path:
+    """What a reused stage hands on: an override, else its recorded selected output."""
+    if plan.name in overrides:
+        return overrides[plan.name]
+    assert plan.prior is not None and plan.prior.output_path is not None
+    path = layout.abs(plan.prior.output_path)
+    assert path is not None
+    return path
+
+
+def _hands_on_nothing(plan: StagePlan) -> bool:
+    return plan.action is Action.SKIP or (
+        plan.action is Action.REUSE
+        and plan.prior is not None
+        and plan.prior.status == "completed_empty"
+    )
+
+
+def _empty_reason(upstream: str) -> str:
+    return f"upstream stage '{upstream}' produced an empty output"
+
+
+def _prior_stage(prior: WorkflowMetadata | None, index: int, name: str) -> StageMetadata | None:
+    if prior is None:
+        return None
+    return next((s for s in prior.stages if s.index == index and s.name == name), None)

@@ -1,0 +1,278 @@
+"""What runs give back: a dataset on disk, a preview in memory, a workflow's stages.
+
+Load them, count them, export them (jsonl, csv, parquet), or seed a new config from them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from dd_prefect.config.builder import DataDesignerConfigBuilder
+from dd_prefect.config.seeds import LocalFileSeedSource
+from dd_prefect.engine.parquet_io import count_rows, parquet_files, read_parquet
+from dd_prefect.errors import ConfigValidationError, WorkflowError
+from dd_prefect.workflow.layout import DatasetLayout
+from dd_prefect.workflow.metadata import DatasetMetadata
+
+ExportFormat = Literal["jsonl", "csv", "parquet"]
+
+
+def export_frame(frame: pd.DataFrame, path: str | Path, fmt: ExportFormat | None = None) -> Path:
+    """Write a DataFrame as jsonl, csv or parquet (by `fmt` or the suffix), atomically."""
+    path = Path(path)
+    by_suffix: dict[str, ExportFormat] = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+    fmt = fmt or by_suffix.get(path.suffix)
+    if fmt not in ("jsonl", "csv", "parquet"):
+        raise ConfigValidationError.of(
+            f"unknown export format {fmt!r} for {path.name} (use jsonl, csv or parquet)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if fmt == "jsonl":
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False, date_format="iso")
+        elif fmt == "csv":
+            nested = [c for c in frame.columns if frame[c].map(_is_nested).any()]
+            out = frame.copy()
+            for c in nested:
+                out[c] = out[c].map(lambda v: json.dumps(v, default=str) if _is_nested(v) else v)
+            out.to_csv(tmp, index=False)
+        else:
+            from dd_prefect.engine.parquet_io import to_table, write_parquet
+
+            write_parquet(to_table(frame), tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def builder_seeded_from(
+    output: Path, columns: list[str] | None = None
+) -> DataDesignerConfigBuilder:
+    """A new builder seeded from parquet output (a directory or a file); with `columns`,
+    the seed's other columns are marked drop=True."""
+    pattern = output / "*.parquet" if output.is_dir() else output
+    builder = DataDesignerConfigBuilder()
+    builder.with_seed_dataset(LocalFileSeedSource(path=str(pattern)))
+    if columns is not None:
+        for column in builder.columns:
+            if column.name not in columns:
+                column.drop = True
+    return builder
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, dict | list)
+
+
+class DatasetCreationResults:
+    """A dataset on disk: load it, count it, export it, or seed a new config from it."""
+
+    def __init__(self, base_dir: str | Path, metadata: DatasetMetadata | None = None) -> None:
+        self.layout = DatasetLayout(base_dir)
+        self._metadata = metadata
+
+    @property
+    def base_dataset_path(self) -> Path:
+        """The dataset directory."""
+        return self.layout.base_dir
+
+    @property
+    def metadata(self) -> DatasetMetadata:
+        """The dataset's metadata.json."""
+        if self._metadata is None:
+            self._metadata = self.layout.read_metadata()
+            if self._metadata is None:
+                raise FileNotFoundError(f"no readable metadata.json in {self.layout.base_dir}")
+        return self._metadata
+
+    def output_files(self, output: str = "final") -> list[Path]:
+        """Parquet files of the main output, or of ``"processor:<name>"``."""
+        if output == "final":
+            return [self.layout.base_dir / f for f in self.metadata.files]
+        name = output.removeprefix("processor:")
+        return parquet_files(self.layout.processor_dir(name))
+
+    def load_dataset(self) -> pd.DataFrame:
+        """The main output as one DataFrame (structured columns decoded to dicts)."""
+        return read_parquet(self.output_files())
+
+    def load_processor_dataset(self, name: str) -> pd.DataFrame:
+        """A processor's own output."""
+        files = self.output_files(f"processor:{name}")
+        if not files:
+            raise FileNotFoundError(
+                f"processor '{name}' wrote no output in {self.base_dataset_path}"
+            )
+        return read_parquet(files)
+
+    def count_records(self) -> int:
+        """Rows in the main output (read from file footers)."""
+        return count_rows(self.output_files())
+
+    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
+        """Write the main output to one jsonl, csv or parquet file."""
+        return export_frame(self.load_dataset(), path, format)
+
+    def to_config_builder(self, columns: list[str] | None = None) -> DataDesignerConfigBuilder:
+        """A new builder seeded from this dataset's parquet files."""
+        return builder_seeded_from(self.layout.parquet_dir, columns)
+
+    def __repr__(self) -> str:
+        return f"DatasetCreationResults({str(self.base_dataset_path)!r})"
+
+
+class PreviewResults:
+    """Rows generated in memory by ``preview()``: nothing written to disk."""
+
+    def __init__(
+        self,
+        dataset: pd.DataFrame,
+        processor_outputs: dict[str, pd.DataFrame],
+        summary: dict[str, Any],
+    ) -> None:
+        self.dataset = dataset
+        self.processor_outputs = processor_outputs
+        self.summary = summary
+
+    def load_dataset(self) -> pd.DataFrame:
+        return self.dataset
+
+    def count_records(self) -> int:
+        return len(self.dataset)
+
+    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
+        return export_frame(self.dataset, path, format)
+
+
+class StageResult(DatasetCreationResults):
+    """A stage that ran (or was reused): its dataset plus the output it handed on.
+
+    As a DatasetCreationResults it is the stage's effective dataset: the output-processor
+    pass when the stage has output processors, else the main run.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        status: str,
+        dataset_dir: Path,
+        output_path: Path,
+        fingerprint: str | None,
+    ) -> None:
+        super().__init__(dataset_dir)
+        self.name = name
+        self.status = status
+        self.output_path = output_path
+        self.fingerprint = fingerprint
+
+    @property
+    def actual_records(self) -> int:
+        """Rows in the stage's selected output."""
+        return count_rows(parquet_files(self.output_path))
+
+    def load_output(self) -> pd.DataFrame:
+        """The selected output (what the next stage is seeded from)."""
+        return read_parquet(parquet_files(self.output_path))
+
+    def __repr__(self) -> str:
+        return f"StageResult({self.name!r}, status={self.status!r})"
+
+
+class SkippedStageResult:
+    """A stage that did not run because an upstream stage produced an empty output."""
+
+    def __init__(self, name: str, reason: str, status: str = "skipped_empty_upstream") -> None:
+        self.name = name
+        self.reason = reason
+        self.status = status
+        self.actual_records = 0
+
+    def _skipped(self, *args: object, **kwargs: object) -> Any:
+        raise WorkflowError(f"stage '{self.name}' was skipped: {self.reason}")
+
+    load_dataset = load_output = export = count_records = to_config_builder = _skipped
+
+    def __repr__(self) -> str:
+        return f"SkippedStageResult({self.name!r}, {self.reason!r})"
+
+
+class CompositeWorkflowResults:
+    """Per-stage results of a workflow run, in stage order; the last stage's output is the
+    workflow's dataset."""
+
+    def __init__(
+        self, name: str, workflow_dir: Path, stages: dict[str, StageResult | SkippedStageResult]
+    ) -> None:
+        self.name = name
+        self.workflow_dir = workflow_dir
+        self._stages = stages
+
+    def __getitem__(self, stage: str) -> StageResult | SkippedStageResult:
+        try:
+            return self._stages[stage]
+        except KeyError:
+            known = ", ".join(self._stages) or "none"
+            raise KeyError(f"no stage '{stage}' in this run (stages: {known})") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stages)
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
+    def keys(self) -> list[str]:
+        return list(self._stages)
+
+    def items(self) -> list[tuple[str, StageResult | SkippedStageResult]]:
+        return list(self._stages.items())
+
+    def values(self) -> list[StageResult | SkippedStageResult]:
+        return list(self._stages.values())
+
+    def _ran(self, stage: str) -> StageResult:
+        result = self[stage]
+        if isinstance(result, SkippedStageResult):
+            raise WorkflowError(f"stage '{stage}' was skipped: {result.reason}")
+        return result
+
+    def get_stage_output_path(self, stage: str) -> Path:
+        """The selected output of `stage` (a directory of parquet files, or a file)."""
+        return self._ran(stage).output_path
+
+    def load_stage_output(self, stage: str) -> pd.DataFrame:
+        """The selected output of `stage`: what its next stage is seeded from."""
+        return self._ran(stage).load_output()
+
+    def count_stage_output_records(self, stage: str) -> int:
+        """Rows in `stage`'s selected output."""
+        return self._ran(stage).actual_records
+
+    @property
+    def final_stage(self) -> str:
+        return list(self._stages)[-1]
+
+    def load_dataset(self) -> pd.DataFrame:
+        """The final stage's selected output (WorkflowError if that stage was skipped)."""
+        return self.load_stage_output(self.final_stage)
+
+    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
+        """Write the final stage's selected output as jsonl, csv or parquet."""
+        return export_frame(self.load_dataset(), path, format)
+
+    def export_stage(
+        self, stage: str, path: str | Path, format: ExportFormat | None = None
+    ) -> Path:
+        """Write one stage's selected output as jsonl, csv or parquet."""
+        return export_frame(self.load_stage_output(stage), path, format)
+
+    def to_config_builder(self, columns: list[str] | None = None) -> DataDesignerConfigBuilder:
+        """A new builder seeded from the final stage's selected output."""
+        return builder_seeded_from(self.get_stage_output_path(self.final_stage), columns)
