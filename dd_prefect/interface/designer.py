@@ -16,6 +16,7 @@ from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuil
 from dd_prefect.config.models import ModelProvider
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.validation import validate_config
+from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.engine.llm import RetryPolicy
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.interface.workflow import CompositeWorkflow
@@ -146,3 +147,8 @@ class DataDesigner:
     def compose_workflow(self, name: str) -> CompositeWorkflow:
         """A new, empty :class:`CompositeWorkflow` named `name` (its durable identity)."""
         return CompositeWorkflow(self.runtime, name)
+
+    def workflow_from_spec(self, spec: WorkflowSpec) -> CompositeWorkflow:
+        """The :class:`CompositeWorkflow` a workflow spec describes, run with this designer's
+        providers and run config (a spec's own are for ``dd-prefect run``)."""
+        return CompositeWorkflow.from_spec(self.runtime, spec)

@@ -6,10 +6,11 @@ Create it with ``DataDesigner.compose_workflow(name)``; add stages, then ``run()
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
-from dd_prefect.config.stage import Stage, check_name
+from dd_prefect.config.processors import ProcessorConfig
+from dd_prefect.config.seeds import IndexRange, PartitionBlock, SamplingStrategy
+from dd_prefect.config.stage import OnSuccess, Stage, check_name
 from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.orchestration.preview import preview_workflow_stage
@@ -54,17 +55,38 @@ class CompositeWorkflow:
         self,
         name: str,
         config_builder: DataDesignerConfigBuilder | DataDesignerConfig,
-        **options: Any,
+        *,
+        num_records: int | None = None,
+        on_success: OnSuccess | str | None = None,
+        on_success_version: str | None = None,
+        output_processors: list[ProcessorConfig] | None = None,
+        output: str = "final",
+        allow_empty: bool = False,
+        sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED,
+        selection_strategy: IndexRange | PartitionBlock | None = None,
+        review: bool = False,
     ) -> CompositeWorkflow:
         """Append a stage (validated now, nothing written); returns the workflow.
 
-        `options` are :class:`~dd_prefect.config.Stage`'s fields: `num_records`,
-        `on_success` (a callable or ``"pkg.module:function"``), `on_success_version`,
-        `output_processors`, `output`, `allow_empty`, `sampling_strategy`,
-        `selection_strategy`, `review`. The builder is deep-copied. Raises
-        ConfigValidationError listing every problem, each naming the stage.
+        The arguments are :class:`~dd_prefect.config.Stage`'s fields (see there);
+        `on_success` is a callable or ``"pkg.module:function"``. The builder is
+        deep-copied. Raises ConfigValidationError listing every problem, each naming the
+        stage.
         """
-        self._append(Stage.of(name, config_builder, **options))
+        stage = Stage.of(
+            name,
+            config_builder,
+            num_records=num_records,
+            on_success=on_success,
+            on_success_version=on_success_version,
+            output_processors=output_processors,
+            output=output,
+            allow_empty=allow_empty,
+            sampling_strategy=sampling_strategy,
+            selection_strategy=selection_strategy,
+            review=review,
+        )
+        self._append(stage)
         return self
 
     def _append(self, stage: Stage) -> None:

@@ -84,8 +84,7 @@ async def test_create_run_in_prefect_and_no_key_anywhere(
             "num_records",
             "resume",
             "config_fingerprint",
-            "run_token",
-        }
+        }  # plain JSON only: the run's objects are bound in process, not passed
         assert flow_run.parameters["dataset_name"] == name
         assert flow_run.parameters["num_records"] == 30
 

@@ -67,7 +67,7 @@ async def test_missing_key_fails_before_an_earlier_run_is_removed(
     keep = tmp_path / "a" / "wf" / "stage-0-topics" / "parquet-files"
     assert any(keep.iterdir())
     monkeypatch.delenv("DD_MISSING_KEY", raising=False)
-    d.model_providers = [
+    d.runtime.providers = [
         dd.ModelProvider(name="mock", endpoint=mock_llm.url, api_key="DD_MISSING_KEY")
     ]
     with pytest.raises(GenerationError, match="DD_MISSING_KEY"):
