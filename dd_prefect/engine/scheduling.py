@@ -1,0 +1,256 @@
+"""Scheduling a row group's row-wise columns, and stopping early when too many cells fail.
+
+The columns are planned once into segments. Those that need no LLM and read no LLM column
+are computed column by column ("columnwise"); the rest run per row, concurrently ("rows"):
+independent columns of a row at once, and a dependent column as soon as its inputs in that
+row are done. A full-column custom column ("full") waits for the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import Counter, deque
+from itertools import pairwise
+from typing import Any
+
+from dd_prefect.config.columns import (
+    ColumnConfigBase,
+    CustomColumnConfig,
+    ExpressionColumnConfig,
+    LLMTextColumnConfig,
+)
+from dd_prefect.config.run_config import RunConfig
+from dd_prefect.engine.cells import (
+    LLMCell,
+    call_custom,
+    custom_cell,
+    expression_cell,
+    is_row_wise,
+    load_callable,
+)
+from dd_prefect.engine.full_column import run_full_column
+from dd_prefect.engine.llm import ModelRegistry
+from dd_prefect.errors import CellError, EarlyShutdownError
+
+
+class ErrorWindow:
+    """Outcomes of the last `size` finished cells; trips when failures exceed `rate`."""
+
+    def __init__(self, run_config: RunConfig) -> None:
+        self.size = run_config.shutdown_error_window
+        self.rate = run_config.shutdown_error_rate
+        self.disabled = run_config.disable_early_shutdown
+        self._outcomes: deque[bool] = deque(maxlen=self.size)
+        self._failures = 0
+
+    def record(self, ok: bool) -> bool:
+        """Record one cell outcome; True when the window now exceeds the error rate."""
+        if len(self._outcomes) == self.size and not self._outcomes[0]:
+            self._failures -= 1
+        self._outcomes.append(ok)
+        if not ok:
+            self._failures += 1
+        if self.disabled or len(self._outcomes) < self.size:
+            return False
+        return self._failures / self.size > self.rate
+
+
+class ColumnScheduler:
+    """Runs the row-wise columns of one config over a row group's records, as planned.
+
+    Holds the run's early-shutdown state too: the error window and the rows produced so far
+    (which the generator counts), shared by the run's concurrent row groups.
+    """
+
+    def __init__(
+        self, order: list[ColumnConfigBase], models: ModelRegistry, run_config: RunConfig
+    ) -> None:
+        self.order = order
+        self.run_config = run_config
+        self._llm = {
+            c.name: LLMCell(c, models, run_config.max_conversation_restarts)
+            for c in order
+            if isinstance(c, LLMTextColumnConfig)  # the columns whose `is_llm` is true
+        }
+        # What each column reads, once: the per-cell checks must not walk templates again.
+        self._reads = {c.name: c.required_columns() for c in order}
+        self.plan = self._plan_segments()
+        self.start_run()
+
+    def start_run(self) -> None:
+        """Forget the error window and row count of an earlier run."""
+        self.window = ErrorWindow(self.run_config)
+        self.rows_produced = 0
+
+    async def run(
+        self,
+        records: list[dict[str, Any]],
+        failed: list[dict[str, str]],
+        start: int,
+        errors: Counter[str],
+        samples: list[str],
+    ) -> None:
+        """Fill the planned columns of `records` (global rows from `start`).
+
+        A failed cell is None in `records`, its error in `failed`, counted in `errors` and
+        maybe kept in `samples`. Raises EarlyShutdownError when the error window trips.
+        """
+        for segment in self.plan:
+            await self._run_segment(segment, records, failed, start, errors, samples)
+
+    # -- planning -------------------------------------------------------------------------
+
+    def _plan_segments(self) -> list[tuple[str, list[ColumnConfigBase]]]:
+        """Split the row-wise columns into ("columnwise" | "rows" | "full", columns) steps."""
+        llm_tainted: set[str] = set()
+        plan: list[tuple[str, list[ColumnConfigBase]]] = []
+
+        def push(kind: str, column: ColumnConfigBase) -> None:
+            if plan and plan[-1][0] == kind and kind != "full":
+                plan[-1][1].append(column)
+            else:
+                plan.append((kind, [column]))
+
+        for column in self.order:
+            if not is_row_wise(column) and not isinstance(column, CustomColumnConfig):
+                continue
+            reads = self._reads[column.name]
+            if (
+                isinstance(column, CustomColumnConfig)
+                and column.generation_strategy == "full_column"
+            ):
+                push("full", column)
+                llm_tainted.add(column.name)
+                continue
+            needs_rows = column.is_llm or (reads & llm_tainted) or _is_async_custom(column)
+            if needs_rows:
+                llm_tainted.add(column.name)
+                push("rows", column)
+            else:
+                push("columnwise", column)
+        return plan
+
+    # -- execution ------------------------------------------------------------------------
+
+    async def _run_segment(
+        self,
+        segment: tuple[str, list[ColumnConfigBase]],
+        records: list[dict[str, Any]],
+        failed: list[dict[str, str]],
+        start: int,
+        errors: Counter[str],
+        samples: list[str],
+    ) -> None:
+        kind, columns = segment
+
+        def fail(i: int, column: str, exc: CellError) -> None:
+            failed[i][column] = str(exc)
+            errors[exc.kind] += 1
+            if len(samples) < 10:
+                samples.append(str(exc))
+            records[i][column] = None
+            if self.window.record(False):
+                raise EarlyShutdownError(
+                    f"early shutdown: more than {self.run_config.shutdown_error_rate:.0%} of "
+                    f"the last {self.window.size} cells failed (last error: {exc}); "
+                    f"{self.rows_produced} rows were produced before stopping",
+                    rows_produced=self.rows_produced,
+                )
+
+        if kind == "columnwise":
+            for column in columns:
+                for i, row in enumerate(records):
+                    if self._skip(column, row, failed[i]):
+                        continue
+                    try:
+                        row[column.name] = self._sync_cell(column, row, start + i)
+                        self.window.record(True)
+                    except CellError as exc:
+                        fail(i, column.name, exc)
+        elif kind == "full":
+            column = columns[0]
+            assert isinstance(column, CustomColumnConfig)  # only those are planned "full"
+            await run_full_column(column, records, failed)
+        else:
+            await self._rows(columns, records, failed, start, fail)
+
+    async def _rows(self, columns, records, failed, start, fail) -> None:
+        names = {x.name for x in columns}
+        deps = {c.name: self._reads[c.name] & names for c in columns}
+        # A chain (each column reads the one before it, e.g. a single column) runs in order
+        # in its row's task; otherwise every cell gets a task that starts once its inputs
+        # in the row are done.
+        chain = all(prev.name in deps[c.name] for prev, c in pairwise(columns))
+
+        async def run_cell(i: int, row: dict[str, Any], column: ColumnConfigBase) -> None:
+            if self._skip(column, row, failed[i]):
+                return
+            try:
+                row[column.name] = await self._async_cell(column, row, start + i)
+            except CellError as exc:
+                fail(i, column.name, exc)
+            else:
+                self.window.record(True)
+
+        async def run_chain(i: int, row: dict[str, Any]) -> None:
+            for column in columns:
+                await run_cell(i, row, column)
+
+        async def run_row(i: int, row: dict[str, Any]) -> None:
+            done: dict[str, asyncio.Future[None]] = {}
+
+            async def after_inputs(column: ColumnConfigBase) -> None:
+                for dep in deps[column.name]:
+                    await done[dep]
+                await run_cell(i, row, column)
+
+            for column in columns:
+                done[column.name] = asyncio.ensure_future(after_inputs(column))
+            try:
+                await asyncio.gather(*done.values())
+            except BaseException:
+                for fut in done.values():
+                    fut.cancel()
+                await asyncio.gather(*done.values(), return_exceptions=True)
+                raise
+
+        runner = run_chain if chain else run_row
+        tasks = [asyncio.ensure_future(runner(i, row)) for i, row in enumerate(records)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    def _skip(self, column: ColumnConfigBase, row: dict[str, Any], failed: dict[str, str]) -> bool:
+        bad = [dep for dep in self._reads[column.name] if dep in failed]
+        if bad:
+            failed.setdefault(column.name, f"skipped: input column '{sorted(bad)[0]}' failed")
+            row[column.name] = None
+            return True
+        return False
+
+    def _sync_cell(self, column: ColumnConfigBase, row: dict[str, Any], index: int) -> Any:
+        if isinstance(column, ExpressionColumnConfig):
+            return expression_cell(column, row, index)
+        assert isinstance(column, CustomColumnConfig)
+        return call_custom(column, row)
+
+    async def _async_cell(self, column: ColumnConfigBase, row: dict[str, Any], index: int) -> Any:
+        if column.name in self._llm:
+            return await self._llm[column.name](row)
+        if isinstance(column, CustomColumnConfig):
+            return await custom_cell(column, row)
+        return self._sync_cell(column, row, index)
+
+
+def _is_async_custom(column: ColumnConfigBase) -> bool:
+    if not isinstance(column, CustomColumnConfig):
+        return False
+    try:
+        return inspect.iscoroutinefunction(load_callable(column.function))
+    except (ImportError, AttributeError):
+        return False
