@@ -29,6 +29,7 @@ from dd_prefect.engine.cells import (
     is_row_wise,
     load_callable,
 )
+from dd_prefect.engine.concurrently import first_error, run_concurrently
 from dd_prefect.engine.full_column import run_full_column
 from dd_prefect.engine.llm import ModelRegistry
 from dd_prefect.errors import CellError, EarlyShutdownError
@@ -198,32 +199,22 @@ class ColumnScheduler:
                 await run_cell(i, row, column)
 
         async def run_row(i: int, row: dict[str, Any]) -> None:
-            done: dict[str, asyncio.Future[None]] = {}
+            done: dict[str, asyncio.Task[None]] = {}
 
             async def after_inputs(column: ColumnConfigBase) -> None:
                 for dep in deps[column.name]:
                     await done[dep]
                 await run_cell(i, row, column)
 
-            for column in columns:
-                done[column.name] = asyncio.ensure_future(after_inputs(column))
             try:
-                await asyncio.gather(*done.values())
-            except BaseException:
-                for fut in done.values():
-                    fut.cancel()
-                await asyncio.gather(*done.values(), return_exceptions=True)
-                raise
+                async with asyncio.TaskGroup() as group:
+                    for column in columns:
+                        done[column.name] = group.create_task(after_inputs(column))
+            except BaseExceptionGroup as failed:
+                raise first_error(failed) from None
 
         runner = run_chain if chain else run_row
-        tasks = [asyncio.ensure_future(runner(i, row)) for i, row in enumerate(records)]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await run_concurrently(runner(i, row) for i, row in enumerate(records))
 
     def _skip(self, column: ColumnConfigBase, row: dict[str, Any], failed: dict[str, str]) -> bool:
         bad = [dep for dep in self._reads[column.name] if dep in failed]

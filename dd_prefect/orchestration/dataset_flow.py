@@ -24,6 +24,7 @@ from prefect.logging import get_run_logger
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.seeds import seed_files_digest
 from dd_prefect.config.stage import check_name
+from dd_prefect.engine.concurrently import run_concurrently
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import LLMUsage
 from dd_prefect.errors import ConfigValidationError
@@ -177,18 +178,13 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     try:
         aliases = run.generator.config.model_aliases() if run.lease_slots else []
         async with runtime.throttle(models, aliases):
-            with bind(run):
-                async with asyncio.TaskGroup() as group:  # one failure cancels the rest
-                    for g in groups:
-                        group.create_task(one(*g))
+            with bind(run):  # one failure cancels the other row groups
+                await run_concurrently(one(*g) for g in groups)
     except BaseException as exc:
-        cause = exc.exceptions[0] if isinstance(exc, BaseExceptionGroup) else exc
         metadata.status = "failed"
-        metadata.error = f"{type(cause).__name__}: {cause}"
+        metadata.error = f"{type(exc).__name__}: {exc}"
         metadata.duration = time.perf_counter() - began
         layout.write_metadata(metadata)
-        if cause is not exc:
-            raise cause from None
         raise
 
     await progress.finish()
