@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from dd_prefect.config.models import ModelConfig, ModelProvider
 from dd_prefect.engine.throttle import AIMDLimiter
 from dd_prefect.errors import GenerationError
+
+MAX_TIMEOUT_HOLD = 60.0
+"""The longest a timed-out request's limiter slot stays taken after the timeout (seconds)."""
 
 SecretResolver = Callable[[str], str]
 _secret_resolvers: list[SecretResolver] = []
@@ -181,9 +185,15 @@ class ModelHandle:
         return response.choices[0].message.content or ""
 
     async def _attempt(self, kwargs: dict[str, Any]) -> Any:
-        """One request under a limiter slot; a 429 shrinks the window."""
+        """One request under a limiter slot; a 429 or a timeout shrinks the window.
+
+        The slot of a request that timed out is held for as long again as the request took
+        (at most `MAX_TIMEOUT_HOLD` s): the server is probably still working on it.
+        """
         limiter = self.limiter
         ticket = await limiter.acquire()
+        hold = 0.0
+        began = time.monotonic()
         try:
             self.usage.requests += 1
             try:
@@ -191,10 +201,14 @@ class ModelHandle:
             except openai.RateLimitError as exc:
                 limiter.on_rate_limited(ticket, _retry_after(exc))
                 raise
+            except openai.APITimeoutError:
+                limiter.on_timeout(ticket)
+                hold = min(MAX_TIMEOUT_HOLD, time.monotonic() - began)
+                raise
             limiter.on_success()
             return response
         finally:
-            limiter.release()
+            limiter.release(hold)
 
     async def _retry(self, kwargs: dict[str, Any], first: Exception) -> Any:
         """Retries after a transient failure `first` (attempt 1), with tenacity."""

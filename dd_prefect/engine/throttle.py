@@ -33,10 +33,18 @@ class AIMDLimiter:
         self._streak = 0
         self._cooldown_until = 0.0
         self._last_decrease_seq = -1
+        self._slow_start_until = 0.0  # after a timeout: double up to this window, then +1
         self._seq = 0  # number of slots handed out so far
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._woken = 0  # waiters woken for a free slot that have not run yet
-        self.stats = {"acquired": 0, "rate_limited": 0, "decreases": 0, "max_in_flight": 0}
+        self.stats = {
+            "acquired": 0,
+            "rate_limited": 0,
+            "timeouts": 0,
+            "held": 0,
+            "decreases": 0,
+            "max_in_flight": 0,
+        }
 
     @property
     def budget(self) -> int:
@@ -64,6 +72,7 @@ class AIMDLimiter:
         if at_ceiling:
             self._window = float(self._budget)
         self._window = max(1.0, min(self._window, float(self._budget)))
+        self._slow_start_until = min(self._slow_start_until, float(self._budget))
         self._wake()
 
     async def acquire(self) -> int:
@@ -109,18 +118,45 @@ class AIMDLimiter:
         self.stats["max_in_flight"] = max(self.stats["max_in_flight"], self._in_flight)
         return self._seq
 
-    def release(self) -> None:
-        """Give a slot back."""
+    def release(self, hold: float = 0.0) -> None:
+        """Give a slot back, or `hold` seconds from now (a request that timed out is
+        probably still being served: its slot stays taken a while longer)."""
+        if hold > 0:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                pass
+            else:
+                self.stats["held"] += 1
+                loop.call_later(hold, self.release)
+                return
         self._in_flight -= 1
         self._wake()
 
     def on_success(self) -> None:
-        """Additive increase after a streak as long as the window."""
+        """Slow start after a timeout (+1 per success up to half the old window), else
+        additive increase after a streak as long as the window."""
+        if self._window < self._slow_start_until:
+            self._window = min(self._slow_start_until, self._window + 1.0)
+            self._streak = 0
+            self._wake()
+            return
         self._streak += 1
         if self._streak >= self.limit and self._window < self._budget:
             self._window = min(float(self._budget), self._window + 1.0)
             self._streak = 0
             self._wake()
+
+    def on_timeout(self, ticket: int) -> None:
+        """A request timed out: congestion. The window drops to 1 (once per window of
+        requests) and slow-starts back to half its size once answers come in time."""
+        self.stats["timeouts"] += 1
+        self._streak = 0
+        if ticket > self._last_decrease_seq:
+            self._slow_start_until = max(1.0, float(int(self._window * self._factor)))
+            self._window = 1.0
+            self._last_decrease_seq = self._seq
+            self.stats["decreases"] += 1
 
     def on_rate_limited(self, ticket: int, retry_after: float | None = None) -> None:
         """Multiplicative decrease (once per window of requests) and a cooldown."""
@@ -128,6 +164,7 @@ class AIMDLimiter:
         self._streak = 0
         if ticket > self._last_decrease_seq:
             self._window = max(1.0, self._window * self._factor)
+            self._slow_start_until = 0.0
             self._last_decrease_seq = self._seq
             self.stats["decreases"] += 1
         if retry_after:

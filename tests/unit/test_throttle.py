@@ -109,6 +109,40 @@ async def test_a_429_resets_the_streak():
     assert limiter.limit == 8
 
 
+async def test_a_burst_of_timeouts_collapses_the_window_once_then_slow_starts():
+    limiter = AIMDLimiter(16)
+    tickets = await hold(limiter, 8)
+    for ticket in tickets:
+        limiter.on_timeout(ticket)
+    assert limiter.limit == 1
+    assert limiter.stats["timeouts"] == 8 and limiter.stats["decreases"] == 1
+    for _ in tickets:
+        limiter.release()
+    # Slow start: +1 per success (doubling per window) up to half the old window (8) ...
+    for _ in range(7):
+        limiter.on_success()
+    assert limiter.limit == 8
+    # ... then additive: +1 after a streak as long as the window.
+    for _ in range(7):
+        limiter.on_success()
+    assert limiter.limit == 8
+    limiter.on_success()
+    assert limiter.limit == 9
+
+
+async def test_a_held_release_keeps_the_slot_taken_for_a_while():
+    limiter = AIMDLimiter(1)
+    (ticket,) = await hold(limiter, 1)
+    limiter.on_timeout(ticket)
+    limiter.release(hold=0.2)
+    assert limiter.in_flight == 1 and limiter.stats["held"] == 1
+    began = time.monotonic()
+    async with limiter.slot():
+        waited = time.monotonic() - began
+    assert waited >= 0.15
+    assert limiter.in_flight == 0
+
+
 async def test_never_above_the_budget():
     limiter = AIMDLimiter(4)
     for _ in range(100):
