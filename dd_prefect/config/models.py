@@ -3,11 +3,18 @@
 A provider's `api_key` is never a key: it names where the key lives, an environment
 variable (``OPENAI_API_KEY``) or a Prefect Secret block (``secret:<block-name>``). The key
 itself is read at run time by the engine and never stored in a config, file or parameter.
+
+A config may come from anyone (a spec submitted from the UI), so it may name only the
+environment variables the worker allows (:func:`key_variable_allowed`): by default names
+ending ``_API_KEY`` or ``_TOKEN``, except Prefect's own ``PREFECT_*`` settings; the worker
+widens that, never the config.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +23,42 @@ from dd_prefect.config.fingerprint import sorted_sets
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _SECRET_NAME = re.compile(r"secret:[a-z0-9][a-z0-9-]*")
+
+DEFAULT_KEY_VARIABLES: tuple[str, ...] = ("*_API_KEY", "*_TOKEN")
+"""Environment variables an api_key may name on any worker (glob patterns)."""
+
+_NOT_BY_DEFAULT: tuple[str, ...] = ("PREFECT_*",)
+"""Never allowed by the default patterns: Prefect's own settings (``PREFECT_API_KEY`` is the
+worker's Prefect Cloud key). A worker pattern that matches one allows it."""
+
+
+def key_variable_allowed(name: str, allowed: Iterable[str] = ()) -> bool:
+    """Whether an api_key may name environment variable `name`: it matches one of the
+    worker's `allowed` glob patterns, or a default one (:data:`DEFAULT_KEY_VARIABLES`) and
+    is not one of Prefect's own settings."""
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed):
+        return True
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in _NOT_BY_DEFAULT):
+        return False
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in DEFAULT_KEY_VARIABLES)
+
+
+def api_key_refusal(provider: ModelProvider, allowed: Iterable[str] = ()) -> str | None:
+    """Why the worker refuses `provider`'s api_key (None when it doesn't). Names the provider
+    and the variable, never a value."""
+    ref = provider.api_key
+    if ref is None or ref.startswith("secret:"):
+        return None
+    extra = list(allowed)
+    if key_variable_allowed(ref, extra):
+        return None
+    patterns = ", ".join([*DEFAULT_KEY_VARIABLES, *extra])
+    return (
+        f"provider '{provider.name}': api_key names environment variable {ref}, which this "
+        f"worker does not allow (allowed: {patterns}; not PREFECT_* unless listed). Use a "
+        "Prefect Secret block ('secret:<block-name>'), or allow the name on the worker with "
+        "DD_PREFECT_ALLOWED_KEY_VARIABLES"
+    )
 
 
 class ModelProvider(BaseModel):

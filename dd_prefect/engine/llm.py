@@ -1,9 +1,10 @@
 """LLM calls: one AsyncOpenAI client per provider, retries, and the per-model limiter.
 
 API keys are resolved when a client is first needed, from the environment variable the
-provider names or through a registered resolver for ``secret:<block>`` names (the
-orchestration layer registers one that reads Prefect Secret blocks). Keys are held only
-by the client object; they are never logged or stored.
+provider names (only one the worker allows: a config may come from anyone) or through a
+registered resolver for ``secret:<block>`` names (the orchestration layer registers one
+that reads Prefect Secret blocks). Keys are held only by the client object; they are never
+logged or stored.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ import httpx2
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from dd_prefect.config.models import ModelConfig, ModelProvider
+from dd_prefect.config.models import ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.engine.throttle import AIMDLimiter
 from dd_prefect.errors import GenerationError
 
@@ -37,14 +38,22 @@ def register_secret_resolver(resolver: SecretResolver) -> None:
         _secret_resolvers.append(resolver)
 
 
-def resolve_api_key(provider: ModelProvider) -> str | None:
-    """The provider's key, looked up now; GenerationError if its source is missing.
+def resolve_api_key(
+    provider: ModelProvider, allowed_key_variables: Sequence[str] = ()
+) -> str | None:
+    """The provider's key, looked up now; GenerationError if its source is missing or is an
+    environment variable the worker does not allow (see
+    :func:`~dd_prefect.config.models.key_variable_allowed`; `allowed_key_variables` are the
+    worker's extra patterns).
 
     Messages name the provider and the variable or block, never the key.
     """
     ref = provider.api_key
     if ref is None:
         return None
+    refusal = api_key_refusal(provider, allowed_key_variables)
+    if refusal is not None:
+        raise GenerationError(refusal)
     if ref.startswith("secret:"):
         block = ref.removeprefix("secret:")
         if not _secret_resolvers:
@@ -247,6 +256,9 @@ class ModelRegistry:
     limit the orchestration layer leases for that model. `http_clients` maps a provider
     name to the httpx client its openai client sends through (e.g. one with an in-process
     transport); its base URL serves when the provider has no endpoint.
+    `allowed_key_variables`: the worker's glob patterns of environment variables an api_key
+    may name, besides the default ones (``*_API_KEY``, ``*_TOKEN``); any other is refused
+    before the provider's first request.
     """
 
     def __init__(
@@ -256,7 +268,9 @@ class ModelRegistry:
         *,
         retry: RetryPolicy | None = None,
         http_clients: Mapping[str, httpx2.AsyncClient] | None = None,
+        allowed_key_variables: Sequence[str] = (),
     ) -> None:
+        self._allowed_key_variables = tuple(allowed_key_variables)
         self._providers = {p.name: p for p in providers}
         self._models = {m.alias: m for m in model_configs}
         self._retry = retry or RetryPolicy()
@@ -344,7 +358,7 @@ class ModelRegistry:
                 raise GenerationError(f"provider '{provider.name}' has no endpoint")
             self._clients[provider.name] = openai.AsyncOpenAI(
                 base_url=endpoint,
-                api_key=resolve_api_key(provider) or "not-needed",
+                api_key=resolve_api_key(provider, self._allowed_key_variables) or "not-needed",
                 max_retries=0,  # retries are ours (tenacity), under the limiter
                 timeout=openai.Timeout(120.0, connect=10.0),
                 http_client=http_client,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx2
 
 from dd_prefect.config.builder import DataDesignerConfig
-from dd_prefect.config.models import ModelConfig, ModelProvider
+from dd_prefect.config.models import ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
@@ -47,14 +47,20 @@ class Runtime:
             self.retry = RetryPolicy(max_retries=self.run_config.max_llm_retries)
 
     def check_providers(self, config: DataDesignerConfig) -> None:
-        """Every model an LLM column uses resolves to a provider (else ConfigValidationError)."""
+        """Every model an LLM column uses resolves to a provider whose api_key names only
+        what this worker allows (else ConfigValidationError, naming provider and variable)."""
         names = {p.name for p in self.providers}
         known = ", ".join(sorted(names)) or "none"
         issues = []
         used = {getattr(c, "model_alias", None) for c in config.columns}
+        serving: set[str] = set()
         for model in config.model_configs:
             if model.alias not in used:
                 continue
+            if model.provider is not None and model.provider in names:
+                serving.add(model.provider)
+            elif model.provider is None and len(names) == 1:
+                serving |= names
             if model.provider is not None and model.provider not in names:
                 issues.append(
                     ConfigIssue(
@@ -71,6 +77,10 @@ class Runtime:
                         field="model_configs",
                     )
                 )
+        for provider in self.providers:
+            refusal = api_key_refusal(provider, self.settings.allowed_key_variables)
+            if provider.name in serving and refusal is not None:
+                issues.append(ConfigIssue(refusal, field="model_providers"))
         if issues:
             raise ConfigValidationError(issues)
 
@@ -88,7 +98,11 @@ class Runtime:
 
                 clients[provider.name] = in_process_client()
         registry = ModelRegistry(
-            self.providers, model_configs, retry=self.retry, http_clients=clients
+            self.providers,
+            model_configs,
+            retry=self.retry,
+            http_clients=clients,
+            allowed_key_variables=self.settings.allowed_key_variables,
         )
         try:
             yield registry

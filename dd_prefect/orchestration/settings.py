@@ -6,8 +6,11 @@ after import. Deployments set them per deployment in ``job_variables.env``.
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -32,3 +35,19 @@ class Settings(BaseSettings):
     review_poll_seconds: int = Field(
         default=5, ge=1, description="How often a paused review gate checks for an answer."
     )
+    allowed_key_variables: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Glob patterns of environment variables a provider's api_key may name, "
+        "besides *_API_KEY and *_TOKEN (comma-separated, or a JSON list). Only the worker "
+        "sets this; a spec never can.",
+    )
+
+    @field_validator("allowed_key_variables", mode="before")
+    @classmethod
+    def _patterns(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

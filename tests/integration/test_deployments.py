@@ -467,9 +467,9 @@ async def test_env_var_key_is_used_and_never_stored(
     prefect_server, mock_llm, info_logs, monkeypatch, tmp_path
 ):
     key = "sk-env-key-4242"
-    monkeypatch.setenv("DD_E2E_KEY", key)
+    monkeypatch.setenv("DD_E2E_API_KEY", key)
     since = datetime.now(UTC)
-    spec = one_stage_spec("env-keyed", mock_llm.url, "DD_E2E_KEY")
+    spec = one_stage_spec("env-keyed", mock_llm.url, "DD_E2E_API_KEY")
     artifacts = tmp_path / "artifacts"
     out = await run_workflow_spec(spec=spec, artifact_path=str(artifacts))
     assert out["records"] == 10

@@ -28,7 +28,7 @@ from tests.integration.create_script import builder
 
 pytestmark = pytest.mark.integration
 
-KEY_ENV = "DD_TEST_KEY"
+KEY_ENV = "DD_TEST_API_KEY"
 KEY = "sk-secret-value-123"
 
 

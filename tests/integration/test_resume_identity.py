@@ -66,11 +66,11 @@ async def test_missing_key_fails_before_an_earlier_run_is_removed(
     await d.compose_workflow("wf").add_stage("topics", topics(), num_records=5).arun()
     keep = tmp_path / "a" / "wf" / "stage-0-topics" / "parquet-files"
     assert any(keep.iterdir())
-    monkeypatch.delenv("DD_MISSING_KEY", raising=False)
+    monkeypatch.delenv("DD_MISSING_API_KEY", raising=False)
     d.runtime.providers = [
-        dd.ModelProvider(name="mock", endpoint=mock_llm.url, api_key="DD_MISSING_KEY")
+        dd.ModelProvider(name="mock", endpoint=mock_llm.url, api_key="DD_MISSING_API_KEY")
     ]
-    with pytest.raises(GenerationError, match="DD_MISSING_KEY"):
+    with pytest.raises(GenerationError, match="DD_MISSING_API_KEY"):
         await d.compose_workflow("wf").add_stage("topics", topics(), num_records=5).arun()
     assert any(keep.iterdir())  # the earlier output is still there
 
