@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from jinja2 import TemplateSyntaxError, nodes
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from dd_prefect.config.columns import (
     ColumnConfig,
@@ -28,9 +30,51 @@ from dd_prefect.config.seeds import (
     SeedConfig,
     read_seed_columns,
 )
+from dd_prefect.config.templates import jinja_environment
+from dd_prefect.errors import ConfigValidationError
 
 _COLUMN_ADAPTER: TypeAdapter[Any] = TypeAdapter(ColumnConfig)
 _PROCESSOR_ADAPTER: TypeAdapter[Any] = TypeAdapter(ProcessorConfig)
+
+# Names a template reads as something other than a row value: Jinja's literals and the
+# template's own reference. (Filters and tests live in namespaces of their own, so a
+# column called ``upper`` or ``defined`` shadows nothing.)
+_JINJA_NAMES = {
+    "self": "is Jinja's reference to the template itself",
+    **dict.fromkeys(("true", "false", "none", "True", "False", "None"), "is a Jinja literal"),
+}
+
+
+def column_name_problem(name: str) -> str | None:
+    """Why a column can't be called `name`, or None.
+
+    A column is a template variable of every template that runs after it (in its config
+    and in later stages), so a column called like one of the sandboxed environment's
+    globals (``range``, ``dict``, ``lipsum``, ``cycler``, ``joiner``, ``namespace``) hides
+    that global from them, and one called like a literal or ``self`` can't be read.
+    """
+    env_globals = jinja_environment().globals
+    if name in env_globals:
+        shown = f"{name}()" if callable(env_globals[name]) else name
+        return (
+            f"shadows the Jinja global {shown}: templates that run after this column "
+            "(in this config and in later stages) would get the column instead; rename it"
+        )
+    if name in _JINJA_NAMES:
+        return f"{_JINJA_NAMES[name]}: a template could never read this column; rename it"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def globals_read(source: str) -> frozenset[str]:
+    """The sandboxed environment's globals a template uses (none if it does not parse)."""
+    env = jinja_environment()
+    try:
+        ast = env.parse(source)
+    except TemplateSyntaxError:
+        return frozenset()
+    names = (n.name for n in ast.find_all(nodes.Name) if n.ctx == "load")
+    return frozenset(name for name in names if name in env.globals)
 
 
 class DataDesignerConfig(BaseModel):
@@ -42,6 +86,9 @@ class DataDesignerConfig(BaseModel):
     model_configs: list[ModelConfig] = Field(default_factory=list)
     seed_config: SeedConfig | None = None
     processors: list[ProcessorConfig] = Field(default_factory=list)
+    # Written (and fingerprinted) only when set, so configs without it stay as they were.
+    allow_column_overrides: StrictBool = Field(default=False, exclude_if=lambda v: not v)
+    """Let columns replace columns of the same name the seed (a stage's input) has."""
 
     def fingerprint(self) -> str:
         """sha256 of the generation-relevant content (operational knobs excluded).
@@ -77,13 +124,23 @@ class DataDesignerConfig(BaseModel):
 
 
 class DataDesignerConfigBuilder:
-    """Builds a :class:`DataDesignerConfig` step by step (the Data Designer builder API)."""
+    """Builds a :class:`DataDesignerConfig` step by step (the Data Designer builder API).
 
-    def __init__(self, model_configs: list[ModelConfig] | None = None) -> None:
+    `allow_column_overrides`: let a column replace a column of the same name that the
+    seed (or a stage's input) already has; without it that is a validation error.
+    """
+
+    def __init__(
+        self,
+        model_configs: list[ModelConfig] | None = None,
+        *,
+        allow_column_overrides: bool = False,
+    ) -> None:
         self._columns: list[ColumnConfigBase] = []
         self._model_configs: list[ModelConfig] = list(model_configs or [])
         self._seed_config: SeedConfig | None = None
         self._processors: list[Any] = []
+        self.allow_column_overrides = allow_column_overrides
 
     @classmethod
     def from_config(cls, config: DataDesignerConfig | str | Path) -> DataDesignerConfigBuilder:
@@ -91,7 +148,10 @@ class DataDesignerConfigBuilder:
         if not isinstance(config, DataDesignerConfig):
             config = DataDesignerConfig.from_file(config)
         config = config.model_copy(deep=True)
-        builder = cls(model_configs=list(config.model_configs))
+        builder = cls(
+            model_configs=list(config.model_configs),
+            allow_column_overrides=config.allow_column_overrides,
+        )
         builder._columns = list(config.columns)
         builder._seed_config = config.seed_config
         builder._processors = list(config.processors)
@@ -100,8 +160,9 @@ class DataDesignerConfigBuilder:
     def add_column(self, column: ColumnConfigBase | None = None, /, **kwargs: Any) -> Any:
         """Add a column: a column config object, or keyword arguments with `column_type`.
 
-        Returns the builder, so calls chain. A malformed column raises ConfigValidationError
-        naming it.
+        Returns the builder, so calls chain. A malformed column, or one whose name
+        shadows a Jinja global (see :func:`column_name_problem`), raises
+        ConfigValidationError naming it.
         """
         if column is None:
             name = kwargs.get("name")
@@ -113,6 +174,11 @@ class DataDesignerConfigBuilder:
             raise TypeError("pass either a column config or keyword arguments, not both")
         elif not isinstance(column, ColumnConfigBase):
             raise TypeError(f"expected a column config, got {type(column).__name__}")
+        # A seed-dataset column is data: it matters only if a template uses the global.
+        if not isinstance(column, SeedDatasetColumnConfig) and (
+            problem := column_name_problem(column.name)
+        ):
+            raise ConfigValidationError.of(problem, column=column.name)
         self._columns.append(column)
         return self
 
@@ -184,4 +250,5 @@ class DataDesignerConfigBuilder:
             model_configs=copy.deepcopy(self._model_configs),
             seed_config=self._seed_config.model_copy() if self._seed_config else None,
             processors=copy.deepcopy(self._processors),
+            allow_column_overrides=self.allow_column_overrides,
         )

@@ -9,6 +9,8 @@ selectors against processor names) are :func:`stage_problems`, used by both.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -28,16 +30,72 @@ OnSuccess = Callable[[Path], Any]
 
 _BAD_NAME_CHARS = set('<>:"/\\|?*')
 
+MAX_NAME_BYTES = 200
+"""Longest name (UTF-8 bytes) of anything that becomes a directory. Filesystems allow 255
+bytes per path component; the rest is room for ``stage-<i>-`` and temp-file suffixes."""
+
+# Control characters (NUL, newline, ESC, DEL, C1) and the Unicode line/paragraph
+# separators: a path can't hold NUL, and the others make directories a terminal or a
+# shell script shows wrongly.
+_CONTROL_CATEGORIES = {"Cc", "Zl", "Zp"}
+
+
+def shown_name(name: str) -> str:
+    """`name` as it is safe to print on one line: unprintable characters escaped
+    (``\\n``, ``\\x00``), shortened when long."""
+    name = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
+    return name if len(name) <= 60 else f"{name[:40]}...{name[-12:]}"
+
 
 def name_problem(name: object, what: str = "stage") -> str | None:
-    """Why `name` can't name a stage, workflow or dataset (it becomes a directory), or None."""
+    """Why `name` can't name a `what` (stage, workflow, dataset, processor: each becomes a
+    directory), or None.
+
+    It must be a non-empty string, not ``.``/``..``, without any of ``<>:"/\\|?*`` or
+    control characters, valid UTF-8, and at most :data:`MAX_NAME_BYTES` bytes in UTF-8.
+    """
     if not isinstance(name, str) or not name.strip():
         return f"{what} name must be a non-empty string"
     if name in (".", ".."):
         return f"{what} name must not be '.' or '..'"
+    shown = shown_name(name)
     bad = sorted(set(name) & _BAD_NAME_CHARS)
     if bad:
-        return f'{what} name {name!r} must not contain any of <>:"/\\|?* (found {"".join(bad)})'
+        found = "".join(bad)
+        return f"{what} name '{shown}' must not contain any of <>:\"/\\|?* (found {found})"
+    control = sorted({ch for ch in name if unicodedata.category(ch) in _CONTROL_CATEGORIES})
+    if control:
+        found = ", ".join(f"U+{ord(ch):04X}" for ch in control)
+        return f"{what} name '{shown}' must not contain control characters (found {found})"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return f"{what} name '{shown}' is not valid UTF-8 (it holds a lone surrogate)"
+    if size > MAX_NAME_BYTES:
+        return (
+            f"{what} name '{shown}' is {size} bytes in UTF-8; at most {MAX_NAME_BYTES} fit "
+            "in a directory name"
+        )
+    return None
+
+
+def shown_issues(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    """`issues` with the stage and column names they show made safe to print
+    (:func:`shown_name`): a bad name is reported, not echoed."""
+    return [
+        dataclasses.replace(
+            issue,
+            stage=None if issue.stage is None else shown_name(issue.stage),
+            column=None if issue.column is None else shown_name(issue.column),
+        )
+        for issue in issues
+    ]
+
+
+def count_problem(value: object, what: str = "num_records") -> str | None:
+    """Why `value` is not a count (a non-negative int; not a bool, float or string)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return f"{what} must be a non-negative int, got {value!r}"
     return None
 
 
@@ -122,11 +180,11 @@ class Stage(BaseModel):
             stage = cls.model_validate({"name": name, "config": config, **options})
         except ValidationError as exc:
             raise ConfigValidationError(
-                issues + config_error_from(exc).in_stage(str(name)).issues
+                shown_issues(issues + config_error_from(exc).in_stage(str(name)).issues)
             ) from None
         issues += stage_problems(stage)
         if issues:
-            raise ConfigValidationError(issues)
+            raise ConfigValidationError(shown_issues(issues))
         return stage
 
     @field_validator("name", mode="before")
@@ -139,10 +197,8 @@ class Stage(BaseModel):
     @field_validator("num_records", mode="before")
     @classmethod
     def _count(cls, value: object) -> object:
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or value < 0
-        ):
-            raise ValueError(f"num_records must be a non-negative int, got {value!r}")
+        if value is not None and (problem := count_problem(value)):
+            raise ValueError(problem)
         return value
 
     @field_validator("output_processors", mode="before")
@@ -188,8 +244,13 @@ class Stage(BaseModel):
     def _selection(cls, value: object) -> object:
         if value is None or isinstance(value, IndexRange | PartitionBlock):
             return value
-        if isinstance(value, dict) and "kind" in value:  # a spec's mapping
-            return value
+        if isinstance(value, dict) and "kind" in value:  # a spec's mapping: whole numbers only
+            models: dict[str, type[BaseModel]] = {
+                "index_range": IndexRange,
+                "partition_block": PartitionBlock,
+            }
+            model = models.get(value["kind"])
+            return value if model is None else model.model_validate(value, strict=True)
         raise ValueError(
             "selection_strategy must be an IndexRange or PartitionBlock, got "
             f"{type(value).__name__}"
@@ -244,10 +305,14 @@ def stage_problems(stage: Stage) -> list[ConfigIssue]:
 
 
 __all__ = [
+    "MAX_NAME_BYTES",
     "OnSuccess",
     "Stage",
     "check_name",
+    "count_problem",
     "name_problem",
     "output_problem",
+    "shown_issues",
+    "shown_name",
     "stage_problems",
 ]

@@ -15,7 +15,7 @@ import jsonschema
 import numpy as np
 import pandas as pd
 
-from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.builder import DataDesignerConfig, column_name_problem, globals_read
 from dd_prefect.config.columns import (
     ColumnConfigBase,
     CustomColumnConfig,
@@ -49,7 +49,8 @@ from dd_prefect.config.seeds import (
     read_seed_columns,
     seed_file_format,
 )
-from dd_prefect.config.templates import strings_in, template_references
+from dd_prefect.config.stage import name_problem, shown_name
+from dd_prefect.config.templates import jinja_environment, strings_in, template_references
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
 
 # Passed as `seed_columns` when a config's seed will only be known later (a workflow stage
@@ -97,6 +98,7 @@ def validate_config(
         known_seed = set(seed_columns) if seed_columns is not None else None
 
     _check_names(config, add)
+    _check_shadowed_globals(config, known_seed, add)
     _check_models(config, add)
     for column in config.columns:
         _check_column(column, config, add)
@@ -107,7 +109,20 @@ def validate_config(
     parsed = [c for c in config.columns if _templates_parse(c)]
     for column in parsed:
         if column.name in column.required_columns():
-            add("references itself", column=column.name)
+            replaced = " (an override can't read the input column it replaces)"
+            add(
+                "references itself" + (replaced if column.name in (known_seed or ()) else ""),
+                column=column.name,
+            )
+    if known_seed and not config.allow_column_overrides:
+        for column in config.columns:
+            if column.name in known_seed and not isinstance(column, SeedDatasetColumnConfig):
+                add(
+                    "its seed (a workflow stage's input) already has a column of this name, "
+                    "which this column would overwrite; rename it, or set "
+                    "allow_column_overrides on the config to replace it",
+                    column=column.name,
+                )
     if known_seed is not None:
         for column in parsed:
             missing = column.required_columns() - known - {column.name}
@@ -163,6 +178,36 @@ def _check_names(config: DataDesignerConfig, add: _Add) -> None:
     for name, count in Counter(p.name for p in config.processors).items():
         if count > 1:
             add(f"duplicate processor name '{name}'", field="processors")
+    for processor in config.processors:  # its output is written to a directory of its name
+        if problem := name_problem(processor.name, "processor"):
+            add(problem, field=f"processors[{shown_name(processor.name)}]")
+    for column in config.columns:
+        if not isinstance(column, SeedDatasetColumnConfig) and (
+            problem := column_name_problem(column.name)
+        ):
+            add(problem, column=column.name)
+
+
+def _check_shadowed_globals(
+    config: DataDesignerConfig, known_seed: set[str] | None, add: _Add
+) -> None:
+    """Seed columns are data, not chosen names: one called like a Jinja global is a
+    problem only if a template of the config uses that global."""
+    seeded = {c.name for c in config.columns if isinstance(c, SeedDatasetColumnConfig)}
+    shadowing = (seeded | (known_seed or set())) & set(jinja_environment().globals)
+    if not shadowing:
+        return
+    templates = [(f"column '{c.name}'", s) for c in config.columns for s in c.templates().values()]
+    for p in config.processors:
+        if isinstance(p, SchemaTransformProcessorConfig):
+            templates += [(f"processor '{p.name}'", s) for s in strings_in(p.template)]
+    for name in sorted(shadowing):
+        if users := sorted({who for who, source in templates if name in globals_read(source)}):
+            add(
+                f"the seed column '{name}' shadows the Jinja global {name}() that "
+                f"{', '.join(users)} uses: the template would get the column instead",
+                column=name,
+            )
 
 
 def _check_models(config: DataDesignerConfig, add: _Add) -> None:

@@ -12,17 +12,31 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.io import load_file
 from dd_prefect.config.models import ModelConfig, ModelProvider
 from dd_prefect.config.run_config import RunConfig
-from dd_prefect.config.stage import Stage, name_problem, stage_problems
+from dd_prefect.config.stage import (
+    Stage,
+    count_problem,
+    name_problem,
+    shown_issues,
+    stage_problems,
+)
 from dd_prefect.config.stage_chain import chain_problems
 from dd_prefect.config.validation import validate_config
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
+
+
+def _strict_run_config(value: object) -> object:
+    """A spec's run_config mapping, validated strictly: its counts must be whole numbers
+    (``buffer_size: true`` or ``"3"`` is an error, not 1 or 3)."""
+    if isinstance(value, dict):
+        return RunConfig.model_validate(value, strict=True)
+    return value
 
 
 class WorkflowSpec(BaseModel):
@@ -37,6 +51,8 @@ class WorkflowSpec(BaseModel):
     model_configs: list[ModelConfig] = Field(default_factory=list)
     run_config: RunConfig = Field(default_factory=RunConfig)
     stages: list[Stage]
+
+    _run_config = field_validator("run_config", mode="before")(_strict_run_config)
 
     @classmethod
     def from_file(cls, path: str | Path) -> WorkflowSpec:
@@ -86,7 +102,7 @@ class WorkflowSpec(BaseModel):
                     )
         issues += chain_problems(stages)
         if issues:
-            raise ConfigValidationError(issues)
+            raise ConfigValidationError(shown_issues(issues))
 
 
 class DatasetSpec(BaseModel):
@@ -100,8 +116,17 @@ class DatasetSpec(BaseModel):
     name: str = "dataset"
     model_providers: list[ModelProvider] = Field(default_factory=list)
     run_config: RunConfig = Field(default_factory=RunConfig)
-    num_records: int | None = Field(default=None, ge=0)
+    num_records: int | None = None
     config: DataDesignerConfig
+
+    _run_config = field_validator("run_config", mode="before")(_strict_run_config)
+
+    @field_validator("num_records", mode="before")
+    @classmethod
+    def _count(cls, value: object) -> object:
+        if value is not None and (problem := count_problem(value)):
+            raise ValueError(problem)
+        return value
 
     def validate_spec(self) -> None:
         """Raise ConfigValidationError listing every problem in the spec."""
@@ -114,7 +139,7 @@ class DatasetSpec(BaseModel):
             )
         issues += validate_config(self.config, raise_on_error=False)
         if issues:
-            raise ConfigValidationError(issues)
+            raise ConfigValidationError(shown_issues(issues))
 
 
 def load_spec(path: str | Path, *, num_records: int | None = None) -> WorkflowSpec | DatasetSpec:
@@ -144,7 +169,9 @@ def load_spec(path: str | Path, *, num_records: int | None = None) -> WorkflowSp
     try:
         spec = cls.model_validate(data)
     except ValidationError as exc:
-        raise config_error_from(exc, data=data) from None
+        raise ConfigValidationError(
+            shown_issues(config_error_from(exc, data=data).issues)
+        ) from None
     spec.validate_spec()
     return spec
 
