@@ -14,7 +14,14 @@ import pandas as pd
 
 from dd_prefect.config.builder import DataDesignerConfigBuilder
 from dd_prefect.config.seeds import LocalFileSeedSource
-from dd_prefect.engine.parquet_io import count_rows, parquet_files, read_parquet
+from dd_prefect.engine.parquet_io import (
+    count_rows,
+    export_table,
+    parquet_files,
+    plain_value,
+    read_parquet,
+    write_parquet,
+)
 from dd_prefect.errors import ConfigValidationError, WorkflowError
 from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.metadata import DatasetMetadata
@@ -23,7 +30,19 @@ ExportFormat = Literal["jsonl", "csv", "parquet"]
 
 
 def export_frame(frame: pd.DataFrame, path: str | Path, fmt: ExportFormat | None = None) -> Path:
-    """Write a DataFrame as jsonl, csv or parquet (by `fmt` or the suffix), atomically."""
+    """Write a DataFrame as jsonl, csv or parquet (by `fmt` or the suffix), atomically.
+
+    Nothing a format can hold is lost: floats keep every digit (they read back equal).
+
+    - jsonl: one JSON object per row; dicts and lists as JSON objects and arrays;
+      NaN, infinities and missing values as null (JSON has no NaN); dates and times as
+      ISO 8601 text.
+    - parquet: dicts and lists as Arrow structs and lists, which pyarrow, pandas and
+      duckdb read as nested data; a column Arrow can't type (a dict in one row and a
+      string in another, lists mixing kinds, empty dicts) falls back to JSON text
+      (see :func:`~dd_prefect.engine.parquet_io.export_table`).
+    - csv: dicts and lists as JSON text.
+    """
     path = Path(path)
     by_suffix: dict[str, ExportFormat] = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
     fmt = fmt or by_suffix.get(path.suffix)
@@ -34,8 +53,11 @@ def export_frame(frame: pd.DataFrame, path: str | Path, fmt: ExportFormat | None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        if fmt == "jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False, date_format="iso")
+        if fmt == "jsonl":  # not frame.to_json: it keeps 10 significant digits of a float
+            with tmp.open("w", encoding="utf-8") as out:
+                for record in frame.to_dict("records"):
+                    out.write(json.dumps(plain_value(record), ensure_ascii=False, default=str))
+                    out.write("\n")
         elif fmt == "csv":
             nested = [c for c in frame.columns if frame[c].map(_is_nested).any()]
             out = frame.copy()
@@ -43,9 +65,7 @@ def export_frame(frame: pd.DataFrame, path: str | Path, fmt: ExportFormat | None
                 out[c] = out[c].map(lambda v: json.dumps(v, default=str) if _is_nested(v) else v)
             out.to_csv(tmp, index=False)
         else:
-            from dd_prefect.engine.parquet_io import to_table, write_parquet
-
-            write_parquet(to_table(frame), tmp)
+            write_parquet(export_table(frame), tmp)
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
