@@ -20,6 +20,18 @@ class RunConfig(BaseModel):
       null and a ``<column>__error`` column saying why.
     - `seed`: makes samplers and seed shuffling reproducible.
     - `max_llm_retries`: retries of a transient LLM failure (connection, timeout, 429, 5xx).
+    - `max_template_output_chars`: the most characters one render of a template may produce,
+      and the largest value (text, or the printed size of a list or dict) it may build on
+      the way.
+    - `max_template_steps`: the work one render may do: each loop iteration, call, filter
+      and operator is a step, and building text costs a step per 100 characters.
+      A render over either limit fails its cell (kind ``template_limit``, naming the
+      column), which counts toward early shutdown like any failed cell.
+    - `template_null`: what a template does with a null value (a missing seed value, a
+      None) that it prints with ``{{ }}``, joins with ``~`` or passes to a text filter:
+      ``"error"`` fails the cell (kind ``null_value``, naming the column, the input and the
+      row); ``"empty"`` prints nothing. Tests (``v is none``, ``v | default('-', true)``,
+      ``{% if v %}``) see None either way.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,3 +45,6 @@ class RunConfig(BaseModel):
     on_cell_error: Literal["drop", "null"] = "drop"
     seed: int | None = None
     max_llm_retries: int = Field(default=6, ge=0)
+    max_template_output_chars: int = Field(default=1_000_000, ge=1)
+    max_template_steps: int = Field(default=100_000, ge=1)
+    template_null: Literal["error", "empty"] = "error"

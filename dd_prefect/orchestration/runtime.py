@@ -21,6 +21,7 @@ from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.models import ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
+from dd_prefect.engine.templating import template_rules
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.orchestration.settings import Settings
 from dd_prefect.orchestration.throttle import global_throttle, no_throttle
@@ -86,7 +87,9 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def models(self, model_configs: list[ModelConfig]) -> AsyncIterator[ModelRegistry]:
-        """A model registry for one run, closed at the end.
+        """A model registry for one run, closed at the end; templates rendered inside the
+        block (and in the flows and tasks it starts) follow the run config's template
+        limits and null rule.
 
         A ``mock`` provider without an endpoint talks to the bundled mock LLM app in this
         process (no socket, no thread).
@@ -105,7 +108,8 @@ class Runtime:
             allowed_key_variables=self.settings.allowed_key_variables,
         )
         try:
-            yield registry
+            with template_rules(self.run_config):
+                yield registry
         finally:
             await registry.aclose()
             for client in clients.values():
