@@ -13,7 +13,7 @@ Errors are always ONE line on stderr, ``dd-prefect: error: ...``, never a traceb
   that is not possible (ResumeError); found before any LLM call and before anything is
   written (an invalid config met later, e.g. behind an on_success callback, also exits 2);
 - exit 1: anything else failed, reported as ``<ExceptionType>: <message>``;
-- exit 130: interrupted (Ctrl-C).
+- exit 130: interrupted (Ctrl-C); exit 143: terminated (SIGTERM) during a run.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 _EXIT_BAD_INPUT = 2
 _EXIT_FAILED = 1
 _EXIT_INTERRUPTED = 130
+_EXIT_TERMINATED = 143
 
 
 class BadInput(Exception):
@@ -161,6 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         # Anything else failed at run time (a pyarrow/pandas ValueError too): not bad input.
         _error(describe(exc))
         return _EXIT_FAILED
+    except _termination_signal():
+        # SIGTERM (`timeout`, `kill`) during a flow run: Prefect raises it in the main thread.
+        _error("terminated")
+        return _EXIT_TERMINATED
+
+
+def _termination_signal() -> type[BaseException]:
+    # Only evaluated for an exception no clause above took, so `validate` never pays for it.
+    from prefect.exceptions import TerminationSignal
+
+    return TerminationSignal
 
 
 def describe(exc: BaseException) -> str:
@@ -245,12 +257,16 @@ def _preview(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from dd_prefect.orchestration import spec_runner
+    from dd_prefect.orchestration.ephemeral import tie_ephemeral_server
     from dd_prefect.orchestration.runtime import quiet_prefect_exit, run_sync
     from dd_prefect.workflow.results import CompositeWorkflowResults
 
     # -n replaces the dataset's (or the first stage's) num_records before validation.
     spec = _load(args.spec, num_records=args.num_records)
     runtime = _runtime(spec, args.artifact_path)
+    # Without a Prefect API URL, the temporary server Prefect starts must not outlive this
+    # process, even one killed with SIGKILL.
+    tie_ephemeral_server()
     with quiet_prefect_exit(), _ProgressBar() as bar:
         results = run_sync(spec_runner.run_spec(spec, runtime, args.resume, on_progress=bar.update))
         bar.close()
