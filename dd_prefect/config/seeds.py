@@ -60,12 +60,17 @@ SelectionStrategy = Annotated[IndexRange | PartitionBlock, Field(discriminator="
 
 
 class LocalFileSeedSource(BaseModel):
-    """Seed rows from local parquet, csv or jsonl files: one path or a glob."""
+    """Seed rows from local parquet, csv or jsonl files: one path or a glob.
+
+    The files of a glob must have the same columns (else an error names the files and the
+    columns), unless `union_columns` asks for all of them: a value a file lacks is null.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     seed_type: Literal["local"] = "local"
     path: str
+    union_columns: bool = False
 
     def files(self) -> list[Path]:
         """Matching files, sorted, so every process reads them in the same order."""
@@ -161,22 +166,61 @@ def seed_file_format(path: Path) -> str:
 def read_seed_columns(source: LocalFileSeedSource | DataFrameSeedSource) -> list[str]:
     """The column names of a seed, read from file metadata / headers only.
 
-    Raises ValueError when a local path matches no file or a file cannot be read.
+    Raises ValueError when a local path matches no file, a file cannot be read, or the
+    files of a glob have different columns (unless the source asks for their union).
     """
     if isinstance(source, DataFrameSeedSource):
         return [str(c) for c in source.df.columns]
     files = source.files()
     if not files:
         raise ValueError(f"seed path {source.path!r} matches no file")
-    first = files[0]
-    fmt = seed_file_format(first)
+    return seed_files_columns(files, union=source.union_columns, pattern=source.path)
+
+
+def seed_files_columns(files: list[Path], *, union: bool, pattern: str) -> list[str]:
+    """The columns of `files` (in first-seen order), which must all have the same ones
+    unless `union`; ValueError names the files that differ and how."""
+    columns = {path: file_columns(path) for path in files}
+    first = columns[files[0]]
+    merged = list(first)
+    differing = []
+    for path in files[1:]:
+        if set(columns[path]) != set(first):
+            differing.append(path)
+        merged += [c for c in columns[path] if c not in merged]
+    if differing and not union:
+        details = []
+        for path in differing[:3]:
+            lacks = [c for c in first if c not in columns[path]]
+            adds = [c for c in columns[path] if c not in first]
+            how = [f"lacks {_names(lacks)}"] if lacks else []
+            how += [f"adds {_names(adds)}"] if adds else []
+            details.append(f"{path} {' and '.join(how)}")
+        more = f" (and {len(differing) - 3} more)" if len(differing) > 3 else ""
+        raise ValueError(
+            f"the files of seed {pattern!r} have different columns: {files[0]} has "
+            f"{_names(first)}; " + "; ".join(details) + more + ". Set union_columns=True "
+            "on the LocalFileSeedSource to read all their columns (a value a file lacks "
+            "is null)"
+        )
+    return merged
+
+
+def _names(columns: list[str]) -> str:
+    return ", ".join(repr(c) for c in columns) or "no columns"
+
+
+def file_columns(path: Path) -> list[str]:
+    """The column names of one seed file, from its metadata or header (a jsonl file: the
+    keys of its first record)."""
+    fmt = seed_file_format(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return list(pq.read_schema(first).names)
+        return list(pq.read_schema(path).names)
     if fmt == "csv":
-        return [str(c) for c in pd.read_csv(first, nrows=0).columns]
-    with first.open() as fh:
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    with path.open() as fh:
         line = fh.readline()
     if not line.strip():
         return []

@@ -5,17 +5,23 @@ Global row ``i`` of a run gets seed row ``selection[i % num_rows]`` (ORDERED) or
 a fresh permutation per epoch from :func:`~dd_prefect.engine.randomness.block_rng`. So the
 rows a run gets do not depend on how it is split into row groups, and with a seed they are
 the same in every process.
+
+Missing values are null (None in a row), whatever the format; integers stay integers.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from dd_prefect.config.seeds import (
     DataFrameSeedSource,
@@ -25,8 +31,9 @@ from dd_prefect.config.seeds import (
     SamplingStrategy,
     SeedConfig,
     seed_file_format,
+    seed_files_columns,
 )
-from dd_prefect.engine.parquet_io import read_parquet
+from dd_prefect.engine.parquet_io import json_columns_of
 from dd_prefect.engine.randomness import block_rng
 
 SHUFFLE_STREAM = "__seed_shuffle__"
@@ -36,7 +43,8 @@ _CACHED_PERMUTATIONS = 4
 
 
 def read_seed_file(path: Path) -> pd.DataFrame:
-    """One parquet, csv or jsonl file as a DataFrame.
+    """One parquet, csv or jsonl file as a DataFrame, missing values null (see
+    :func:`tidy_nulls`): integer columns stay integers, nullable where values are missing.
 
     Raises ValueError naming the path for an unsupported suffix or an unreadable file.
     """
@@ -46,14 +54,104 @@ def read_seed_file(path: Path) -> pd.DataFrame:
         raise ValueError(f"seed file {str(path)!r}: {exc}") from exc
     try:
         if fmt == "parquet":
-            return read_parquet([path])  # decodes nested columns stored as JSON text
+            return tidy_nulls(_read_parquet(path))
         if fmt == "csv":
-            return pd.read_csv(path)
+            return tidy_nulls(pd.read_csv(path, dtype_backend="numpy_nullable"))
         if path.stat().st_size == 0:
             return pd.DataFrame()
-        return pd.read_json(path, lines=True)
+        return tidy_nulls(pd.read_json(path, lines=True, dtype_backend="numpy_nullable"))
     except Exception as exc:
         raise ValueError(f"cannot read seed file {str(path)!r}: {exc}") from exc
+
+
+_NULLABLE_ARROW = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+    pa.float32(): pd.Float32Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+}
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A parquet file with nullable numbers (an int column with nulls is not turned into
+    floats), decoding the nested columns dd_prefect stores as JSON text."""
+    table = pq.read_table(path)
+    frame = table.to_pandas(types_mapper=_NULLABLE_ARROW.get)
+    for column in json_columns_of(table.schema):
+        if column in frame.columns:
+            frame[column] = [json.loads(v) if isinstance(v, str) else None for v in frame[column]]
+    return frame
+
+
+def tidy_nulls(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as nulls that read as None in a row: a column with missing values is
+    nullable (Int64, Float64, boolean, string) or object with None; a column without keeps
+    a plain numpy or str type. Never turns integers into floats."""
+    frame = frame.copy(deep=False)
+    for column in frame.columns:
+        series = frame[column]
+        dtype = series.dtype
+        missing = bool(series.isna().any())
+        numpy_dtype = getattr(dtype, "numpy_dtype", None)
+        if isinstance(dtype, pd.StringDtype):
+            if not missing:
+                frame[column] = series.astype(str)
+            elif dtype.na_value is not pd.NA:
+                frame[column] = series.astype(pd.StringDtype(na_value=pd.NA))
+        elif isinstance(dtype, np.dtype):
+            if missing and dtype.kind == "f":
+                frame[column] = series.astype(pd.Float64Dtype())
+            elif missing and dtype.kind == "O":
+                frame[column] = series.astype(object).where(series.notna(), None)
+        elif numpy_dtype is not None and not missing:  # Int64, Float64, boolean, ...
+            frame[column] = series.astype(numpy_dtype)
+    return frame
+
+
+def _nullable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integers and booleans as nullable types (before files are stacked: a column a file
+    lacks is filled with nulls without turning integers into floats)."""
+    frame = frame.copy(deep=False)
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+            unsigned = "U" if dtype.kind == "u" else ""
+            frame[column] = frame[column].astype(f"{unsigned}Int{dtype.itemsize * 8}")
+        elif isinstance(dtype, np.dtype) and dtype.kind == "b":
+            frame[column] = frame[column].astype(pd.BooleanDtype())
+    return frame
+
+
+def stack_seed_frames(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """The rows of several files, in order, with `columns` (first) and any column only some
+    of the files have; a value a file lacks is null."""
+    if len(frames) == 1:
+        return frames[0]
+    nullable = [_nullable(frame) for frame in frames]
+    names = list(columns) + [
+        str(c) for frame in nullable for c in frame.columns if str(c) not in columns
+    ]
+    names = list(dict.fromkeys(names))
+    dtypes: dict[str, Any] = {}
+    for frame in nullable:
+        for column in frame.columns:
+            dtypes.setdefault(str(column), frame[column].dtype)
+    filled = []
+    for frame in nullable:
+        absent = {
+            c: pd.Series(pd.NA, index=frame.index, dtype=dtypes[c])
+            for c in names
+            if c not in frame.columns
+        }
+        filled.append(frame.assign(**absent)[names] if absent else frame[names])
+    return tidy_nulls(pd.concat(filled, ignore_index=True))
 
 
 def partition_bounds(num_rows: int, index: int, num_partitions: int) -> tuple[int, int]:
@@ -151,13 +249,16 @@ class SeedReader:
     def _load(self) -> pd.DataFrame:
         source = self.seed_config.source
         if isinstance(source, DataFrameSeedSource):
-            df = source.df
+            df = tidy_nulls(source.df)
         elif isinstance(source, LocalFileSeedSource):
             files = source.files()
             if not files:
                 raise ValueError(f"seed path {source.path!r} matches no file")
-            frames = [read_seed_file(path) for path in files]
-            df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+            frames = [read_seed_file(path) for path in files]  # errors name the file
+            columns = [str(c) for c in frames[0].columns]
+            if len(files) > 1:
+                columns = seed_files_columns(files, union=source.union_columns, pattern=source.path)
+            df = stack_seed_frames(frames, columns)
         else:  # pragma: no cover - the config's union has no other member
             raise ValueError(f"unsupported seed source {type(source).__name__}")
         total = len(df)

@@ -40,6 +40,7 @@ def dataset_key(
             "buffer_size": run_config.buffer_size,
             "seed": run_config.seed,
             "on_cell_error": run_config.on_cell_error,
+            "template_null": run_config.template_null,
             "version": __version__,
         }
     )[:32]
@@ -61,12 +62,14 @@ def stage_fingerprint(
 ) -> str:
     """Identity of a stage's output: config, size, strategies, callback version, selection
     of output, library version, the upstream stage's handed-on fingerprint, the run
-    settings that change rows (seed, on_cell_error) and a root stage's own seed files."""
+    settings that change rows (seed, on_cell_error, template_null) and a root stage's own
+    seed files."""
     return digest(
         {
             "config": stage.config.fingerprint(),
             "seed": run_config.seed,
             "on_cell_error": run_config.on_cell_error,
+            "template_null": run_config.template_null,
             "seed_files": seed_files_digest(stage.config.seed_config) if root else None,
             "num_records": num_records,
             "sampling_strategy": str(stage.sampling_strategy),
