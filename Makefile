@@ -5,15 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every install takes the tested versions in constraints.txt (see its header).
+CONSTRAINTS := constraints.txt
+LOCK_VENV := $(or $(TMPDIR),/tmp)/dd-prefect-constraints-venv
 # No network here for telemetry; also silences the "Failed to send telemetry" line.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +33,19 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/create_throughput.py
+
+# Rewrites constraints.txt from a scratch venv: keeps its pins and adds what pyproject.toml
+# now requires; `make constraints UPGRADE=1` resolves every version afresh. Its header (the
+# leading comment lines) is kept.
+constraints:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet $(if $(UPGRADE),,-c $(CONSTRAINTS)) -e ".[dev]"
+	{ sed -n '/^#/!q;p' $(CONSTRAINTS); \
+	  $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache

@@ -21,10 +21,15 @@ def free_port() -> int:
 
 
 class PrefectServer:
-    """`prefect server start` with its own PREFECT_HOME; `env` points clients at it."""
+    """`prefect server start` with its own PREFECT_HOME; `env` points clients at it.
 
-    def __init__(self, home: Path) -> None:
+    `server_env` adds to (or overrides) the server process's environment only, e.g.
+    ``{"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}``.
+    """
+
+    def __init__(self, home: Path, server_env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.server_env = dict(server_env or {})
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.storage = home / "storage"
@@ -47,6 +52,7 @@ class PrefectServer:
             **self.env,
             # Expired concurrency leases are repossessed within a second of expiring.
             "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "1",
+            **self.server_env,
         }
         env.pop("PREFECT_API_URL")
         self.proc = subprocess.Popen(
