@@ -21,6 +21,7 @@ from dd_prefect.errors import (
     GenerationError,
     InvalidConfigError,
     ResumeError,
+    RunLockedError,
     WorkflowError,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "PreviewResults",
     "ResumeError",
     "ResumeMode",
+    "RunLockedError",
     "WorkflowError",
     "__version__",
 ]

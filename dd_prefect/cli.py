@@ -10,7 +10,8 @@ SPEC is a workflow spec (``stages:``), a dataset spec (``config:``) or a plain c
 Errors are always ONE line on stderr, ``dd-prefect: error: ...``, never a traceback:
 
 - exit 2: bad input -- a bad argument, an invalid spec (ConfigValidationError) or a resume
-  that is not possible (ResumeError); found before any LLM call and before anything is
+  that is not possible (ResumeError), or another run holding the same directory
+  (RunLockedError; ``--wait`` waits instead); found before any LLM call and before anything is
   written (an invalid config met later, e.g. behind an on_success callback, also exits 2);
 - exit 1: anything else failed, reported as ``<ExceptionType>: <message>``;
 - exit 130: interrupted (Ctrl-C); exit 143: terminated (SIGTERM) during a run.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
@@ -100,6 +102,12 @@ def _parser() -> argparse.ArgumentParser:
         "spec (later stages keep theirs; one without num_records takes its input's row count)",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another run is writing the same dataset or workflow directory, wait for it "
+        "(default: fail at once, naming it)",
+    )
 
     validate = sub.add_parser("validate", help="check a spec without generating anything")
     validate.add_argument("spec", type=Path)
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_prefect_defaults(getattr(args, "verbose", False))
 
-    from dd_prefect.errors import ConfigValidationError, ResumeError
+    from dd_prefect.errors import ConfigValidationError, ResumeError, RunLockedError
 
     try:
         if args.command == "validate":
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigValidationError as exc:
         _error("; ".join(str(issue) for issue in exc.issues))
         return _EXIT_BAD_INPUT
-    except (ResumeError, BadInput) as exc:
+    except (ResumeError, RunLockedError, BadInput) as exc:
         _error(str(exc))
         return _EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -267,6 +275,8 @@ def _run(args: argparse.Namespace) -> int:
     # Without a Prefect API URL, the temporary server Prefect starts must not outlive this
     # process, even one killed with SIGKILL.
     tie_ephemeral_server()
+    runtime.wait_for_lock = args.wait
+    _show_warnings()
     with quiet_prefect_exit(), _ProgressBar() as bar:
         results = run_sync(spec_runner.run_spec(spec, runtime, args.resume, on_progress=bar.update))
         bar.close()
@@ -275,6 +285,24 @@ def _run(args: argparse.Namespace) -> int:
         else:
             _print_dataset_summary(results)
     return 0
+
+
+class _WarningLines(logging.Handler):
+    """Warnings dd_prefect logs (in a flow run's log or on its own logger), as one
+    ``dd-prefect: warning: ...`` line each on stderr, whatever Prefect's console shows."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ours = record.name.startswith("dd_prefect") or "/dd_prefect/" in record.pathname
+        if record.levelno == logging.WARNING and ours:
+            line = " ".join(record.getMessage().split())
+            print(f"dd-prefect: warning: {line}", file=sys.stderr)
+
+
+def _show_warnings() -> None:
+    """Print dd_prefect's warnings on the console (Prefect's console handler is quiet)."""
+    handler = _WarningLines()
+    for name in ("dd_prefect", "prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addHandler(handler)
 
 
 class _ProgressBar:

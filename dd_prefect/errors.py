@@ -6,6 +6,7 @@
       InvalidConfigError
         ConfigValidationError        a config, spec or argument is wrong; `issues` lists all
       ResumeError                    a resume was required (ALWAYS) but is not possible
+      RunLockedError                 another run is writing the same directory
       DataDesignerGenerationError    (alias GenerationError) generation could not go on
         DataDesignerEarlyShutdownError   (alias EarlyShutdownError) too many cells failed
       DataDesignerWorkflowError      (alias WorkflowError) a workflow could not run
@@ -80,6 +81,10 @@ class ResumeError(DataDesignerError):
     """A resume was required (ResumeMode.ALWAYS) but is not possible; says why."""
 
 
+class RunLockedError(DataDesignerError):
+    """Another run holds the dataset's or workflow's directory; the message names it."""
+
+
 class DataDesignerGenerationError(DataDesignerError):
     """Generation could not go on."""
 
@@ -124,5 +129,6 @@ __all__ = [
     "GenerationError",
     "InvalidConfigError",
     "ResumeError",
+    "RunLockedError",
     "WorkflowError",
 ]

@@ -21,6 +21,7 @@ from dd_prefect.engine.llm import RetryPolicy
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.interface.workflow import CompositeWorkflow
 from dd_prefect.orchestration.dataset_flow import ProgressCallback, create_dataset
+from dd_prefect.orchestration.ephemeral import tie_ephemeral_server
 from dd_prefect.orchestration.preview import preview_dataset
 from dd_prefect.orchestration.runtime import Runtime, run_sync
 from dd_prefect.orchestration.secrets import install_secret_resolver
@@ -52,6 +53,8 @@ class DataDesigner:
       URL, off with Prefect's ephemeral server; ``DD_PREFECT_GLOBAL_THROTTLE`` overrides.
     - `flow_retries`: Prefect retries of a failed flow run (finished row groups are reused).
     - `retry_policy`: retries of failed LLM requests (default: ``run_config.max_llm_retries``).
+    - `wait_for_lock`: when another run is writing the same dataset or workflow directory,
+      wait for it instead of raising RunLockedError.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class DataDesigner:
         global_throttle: bool | None = None,
         flow_retries: int = 0,
         retry_policy: RetryPolicy | None = None,
+        wait_for_lock: bool = False,
     ) -> None:
         self.runtime = Runtime(
             artifact_path=Path(artifact_path),
@@ -71,8 +75,12 @@ class DataDesigner:
             retry=retry_policy,
             global_throttle=global_throttle,
             flow_retries=flow_retries,
+            wait_for_lock=wait_for_lock,
         )
         install_secret_resolver()
+        # Prefect's temporary server (no Prefect API URL) stops with this process, even a
+        # notebook kernel that is killed.
+        tie_ephemeral_server()
 
     @property
     def artifact_path(self) -> Path:
@@ -107,14 +115,23 @@ class DataDesigner:
         resume: ResumeMode | str = ResumeMode.NEVER,
         *,
         on_progress: ProgressCallback | None = None,
+        allow_empty: bool = False,
     ) -> DatasetCreationResults:
         """Generate a dataset on Prefect and write it under ``artifact_path/dataset_name``.
 
         `num_records` defaults to the seed's row count. Bad input raises before any LLM
-        call and before anything is written. Works inside a running event loop too.
+        call and before anything is written. A dataset whose every row was dropped raises
+        DataDesignerGenerationError unless `allow_empty`. Works inside a running event loop.
         """
         return run_sync(
-            self.acreate(config_builder, num_records, dataset_name, resume, on_progress=on_progress)
+            self.acreate(
+                config_builder,
+                num_records,
+                dataset_name,
+                resume,
+                on_progress=on_progress,
+                allow_empty=allow_empty,
+            )
         )
 
     async def acreate(
@@ -125,6 +142,7 @@ class DataDesigner:
         resume: ResumeMode | str = ResumeMode.NEVER,
         *,
         on_progress: ProgressCallback | None = None,
+        allow_empty: bool = False,
     ) -> DatasetCreationResults:
         """Async :meth:`create`."""
         return await create_dataset(
@@ -134,6 +152,7 @@ class DataDesigner:
             dataset_name or "dataset",
             ResumeMode.parse(resume),
             on_progress=on_progress,
+            allow_empty=allow_empty,
         )
 
     def preview(self, config_builder: ConfigLike, num_records: int = 10) -> PreviewResults:

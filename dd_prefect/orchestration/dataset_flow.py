@@ -12,27 +12,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 from prefect import flow, task
+from prefect.client.schemas.objects import State
 from prefect.logging import get_run_logger
 
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.seeds import seed_files_digest
-from dd_prefect.config.stage import check_name
+from dd_prefect.config.stage import check_name, count_problem
 from dd_prefect.engine.concurrently import run_concurrently
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import LLMUsage
-from dd_prefect.errors import ConfigValidationError
+from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
-from dd_prefect.orchestration.runtime import Runtime, flow_attempt
+from dd_prefect.orchestration.runtime import Runtime, flow_attempt, warn
 from dd_prefect.workflow.keys import dataset_key
-from dd_prefect.workflow.layout import DatasetLayout
+from dd_prefect.workflow.layout import DatasetLayout, file_sha256
+from dd_prefect.workflow.lock import run_lock
 from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
 from dd_prefect.workflow.plan import effective_mode, plan_dataset
 from dd_prefect.workflow.results import DatasetCreationResults
@@ -54,6 +56,7 @@ class DatasetRun:
     on_progress: ProgressCallback | None = None
     seed_digest: str | None = None  # of the run's own seed files (not a stage handoff)
     lease_slots: bool = False  # lease global limit slots itself (a stage's are leased for it)
+    allow_empty: bool = False  # no rows out is a result, not a failure (stages decide it)
 
     @property
     def key(self) -> str:
@@ -102,6 +105,7 @@ async def row_group_task(key: str, index: int, start: int, rows: int) -> RowGrou
         errors=result.errors,
         nulls=null_counts(result.frame),
         files=result.files,
+        hashes={kind: file_sha256(run.base_dir / rel) for kind, rel in result.files.items()},
         duration=result.duration,
         error_samples=result.error_samples[:3],
     )
@@ -159,11 +163,16 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
 
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
-            record = await row_group_task.with_options(refresh_cache=not keep)(
-                run.key, index, start, rows
+            call = row_group_task.with_options(refresh_cache=not keep)
+            # An async task's call returns an awaitable even with return_state (Prefect's
+            # overloads say otherwise); the state tells a cached result from a new one.
+            state = await cast(
+                Awaitable[State[RowGroupRecord]],
+                call(run.key, index, start, rows, return_state=True),
             )
-            if not layout.row_group_valid(record):
-                logger.info("row group %d: cached result names a missing file; regenerating", index)
+            record = await state.aresult()  # raises what the task raised
+            if state.name == "Cached" and (why := _not_reusable(layout, record)):
+                warn(f"dataset '{run.name}': row group {index} {why}; regenerating it")
                 record = await row_group_task.with_options(refresh_cache=True)(
                     run.key, index, start, rows
                 )
@@ -188,6 +197,17 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         raise
 
     await progress.finish()
+    if metadata.actual_records == 0 and run.num_records > 0 and not run.allow_empty:
+        kinds = ", ".join(f"{k}: {n}" for k, n in Counter(metadata.errors).most_common(3))
+        metadata.status = "failed"
+        metadata.error = "produced no records"
+        metadata.duration = time.perf_counter() - began
+        layout.write_metadata(metadata)
+        raise GenerationError(
+            f"dataset '{run.name}' produced no records: all {metadata.dropped_rows} rows were "
+            f"dropped (errors: {kinds or 'none'}); fix the cause and resume, or set "
+            "allow_empty=True to accept an empty dataset"
+        )
     metadata.status = "completed"
     metadata.duration = time.perf_counter() - began
     metadata.llm_usage = _usage_delta(usage_before, models.usage)
@@ -226,17 +246,22 @@ async def create_dataset_flow(
 async def run_create_flow(run: DatasetRun, runtime: Runtime) -> DatasetCreationResults:
     """Run :func:`create_dataset_flow` for `run` (in the caller's event loop).
 
-    A resume that can't happen (ResumeMode.ALWAYS with nothing compatible) raises here,
-    before a flow run starts: it is bad input, not a failed run.
+    The run holds its directory (:func:`~dd_prefect.workflow.lock.run_lock`). A resume
+    that can't happen (ResumeMode.ALWAYS with nothing compatible) raises here, before a
+    flow run starts: it is bad input, not a failed run.
     """
-    run.keeps_earlier_rows(run.resume)
-    with bind(run, runtime):
-        await create_dataset_flow.with_options(retries=runtime.flow_retries, retry_delay_seconds=1)(
-            dataset_name=run.name,
-            num_records=run.num_records,
-            resume=run.resume.value,
-            config_fingerprint=run.generator.fingerprint,
-        )
+    with run_lock(run.base_dir, wait=runtime.wait_for_lock):
+        run.keeps_earlier_rows(run.resume)
+        with bind(run, runtime):
+            flow = create_dataset_flow.with_options(
+                retries=runtime.flow_retries, retry_delay_seconds=1
+            )
+            await flow(
+                dataset_name=run.name,
+                num_records=run.num_records,
+                resume=run.resume.value,
+                config_fingerprint=run.generator.fingerprint,
+            )
     return DatasetCreationResults(run.base_dir)
 
 
@@ -248,11 +273,14 @@ async def create_dataset(
     resume: ResumeMode,
     *,
     on_progress: ProgressCallback | None = None,
+    allow_empty: bool = False,
 ) -> DatasetCreationResults:
     """Generate dataset `name` from `config` under the runtime's artifact path.
 
     `num_records` defaults to the seed's row count. Bad input raises ConfigValidationError
-    (or ResumeError) before any LLM call and before anything is written.
+    (or ResumeError) before any LLM call and before anything is written. A dataset whose
+    every row was dropped fails (GenerationError with the top error kinds) unless
+    `allow_empty`.
     """
     check_name(name, "dataset")
     runtime.check_providers(config)
@@ -264,8 +292,8 @@ async def create_dataset(
                 raise ConfigValidationError.of(
                     "num_records is required when the config has no seed dataset"
                 )
-        if num_records < 0:
-            raise ConfigValidationError.of(f"num_records must be >= 0, got {num_records}")
+        if problem := count_problem(num_records):
+            raise ConfigValidationError.of(problem, field="num_records")
         run = DatasetRun(
             name=name,
             base_dir=runtime.artifact_path / name,
@@ -275,6 +303,7 @@ async def create_dataset(
             on_progress=on_progress,
             seed_digest=seed_files_digest(config.seed_config),
             lease_slots=True,
+            allow_empty=allow_empty,
         )
         return await run_create_flow(run, runtime)
 
@@ -282,6 +311,16 @@ async def create_dataset(
 def null_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Null counts per column of a row group."""
     return {str(c): int(frame[c].isna().sum()) for c in frame.columns}
+
+
+def _not_reusable(layout: DatasetLayout, record: RowGroupRecord) -> str | None:
+    """Why a cached row group must be generated again (None: reuse it): its files changed
+    or went missing, or every row of it was lost to errors (a provider that was down)."""
+    if not layout.row_group_valid(record):
+        return "has missing or damaged files"
+    if record.rows == 0 and record.dropped_rows > 0:
+        return f"lost all {record.dropped_rows} rows to errors"
+    return None
 
 
 def _fill(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Runtime:
     retry: RetryPolicy | None = None
     global_throttle: bool | None = None
     flow_retries: int = 0
+    wait_for_lock: bool = False  # wait for another run of the same directory, not fail
     settings: Settings = field(default_factory=Settings)
 
     def __post_init__(self) -> None:
@@ -189,3 +191,16 @@ def drain_prefect_workers(timeout: float = 10.0) -> None:
         from prefect.logging.handlers import APILogWorker
 
         APILogWorker.drain_all(timeout=timeout)
+
+
+def warn(message: str) -> None:
+    """A warning users must see: in the flow run's log (the UI, and Prefect's console)
+    inside a flow or task run, else on the ``dd_prefect`` logger. ``dd-prefect`` prints
+    both on the console by default."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        get_run_logger().warning(message)
+    except MissingContextError:
+        logging.getLogger("dd_prefect").warning(message)

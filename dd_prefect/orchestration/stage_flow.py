@@ -65,6 +65,7 @@ async def stage_flow(
             num_records=run.num_records,
             resume=run.dataset_mode,
             on_progress=run.on_progress,
+            allow_empty=True,  # the stage decides what an empty output means
         ),
         runtime,
     )
@@ -89,6 +90,7 @@ async def stage_flow(
                 generator=generator,
                 num_records=main_rows,
                 resume=run.dataset_mode,
+                allow_empty=True,
             ),
             runtime,
         )

@@ -25,31 +25,36 @@ from dd_prefect.config.stage import Stage
 from dd_prefect.config.stage_chain import chain_problems
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import ModelRegistry
-from dd_prefect.errors import ConfigIssue, ConfigValidationError, WorkflowError
+from dd_prefect.errors import (
+    ConfigIssue,
+    ConfigValidationError,
+    DataDesignerError,
+    WorkflowError,
+)
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.review import review_gate
-from dd_prefect.orchestration.runtime import Runtime, flow_attempt
+from dd_prefect.orchestration.runtime import Runtime, flow_attempt, warn
 from dd_prefect.orchestration.stage_flow import StageRun, stage_flow
 from dd_prefect.workflow.keys import handoff_fingerprint, own_seed_path, stage_rows_key
 from dd_prefect.workflow.layout import (
     WorkflowLayout,
+    content_digest,
     require_parquet,
     seed_pattern,
     stage_dataset_dir,
 )
+from dd_prefect.workflow.lock import run_lock
 from dd_prefect.workflow.metadata import StageMetadata, WorkflowMetadata
 from dd_prefect.workflow.plan import (
     Action,
     StagePlan,
     WorkflowPlan,
     check_run_options,
-    descendants,
     effective_mode,
     empty_upstream,
     input_seed,
     plan_workflow,
     resolve_stage,
-    upstreams_of,
 )
 from dd_prefect.workflow.results import (
     CompositeWorkflowResults,
@@ -57,6 +62,7 @@ from dd_prefect.workflow.results import (
     StageResult,
 )
 from dd_prefect.workflow.resume import ResumeMode
+from dd_prefect.workflow.stage_graph import descendants, upstreams_of
 
 WorkflowProgress = Callable[[int, int, int, str], None]
 """``on_progress(row groups done, row groups in all, records so far, stage name)``."""
@@ -94,7 +100,8 @@ async def run_workflow(run: WorkflowRun, runtime: Runtime) -> CompositeWorkflowR
     """Check and plan `run`, then execute it as a Prefect flow run.
 
     Bad input (a config, an option, a resume that ALWAYS can't do) raises here, before
-    a flow run starts and before anything is written.
+    a flow run starts and before anything is written. The run holds the workflow's
+    directory (:func:`~dd_prefect.workflow.lock.run_lock`) until it ends.
     """
     check_run_options(
         run.stages, run.resume, run.targets, run.rerun_from, run.overrides, workflow=run.name
@@ -102,14 +109,15 @@ async def run_workflow(run: WorkflowRun, runtime: Runtime) -> CompositeWorkflowR
     for stage, path in run.overrides.items():
         require_parquet(path, f"stage '{stage}': output override")
     check_stages(run.stages, runtime, run.overrides)
-    first_plan = run.plan(runtime, run.resume)
-    with bind(run, runtime, first_plan):
-        await workflow_flow(
-            workflow_name=run.name,
-            resume=run.resume.value,
-            stages=[s.name for s in first_plan.stages],
-            rerun_from=run.rerun_from,
-        )
+    with run_lock(run.layout.dir, wait=runtime.wait_for_lock):
+        first_plan = run.plan(runtime, run.resume)
+        with bind(run, runtime, first_plan):
+            await workflow_flow(
+                workflow_name=run.name,
+                resume=run.resume.value,
+                stages=[s.name for s in first_plan.stages],
+                rerun_from=run.rerun_from,
+            )
     assert run.results is not None
     return run.results
 
@@ -152,9 +160,8 @@ async def workflow_flow(
 async def _execute(
     plan: WorkflowPlan, run: WorkflowRun, runtime: Runtime
 ) -> CompositeWorkflowResults:
-    logger = get_run_logger()
     if plan.warning:
-        logger.warning(plan.warning)
+        warn(plan.warning)
     layout = run.layout
     models: dict[str, Any] = {}
     for sp in plan.stages:
@@ -254,7 +261,14 @@ class _Executor:
             fingerprint,
         )
         self.statuses[stage.name] = entry.status
-        self.handed[stage.name] = (override or output, handoff_fingerprint(fingerprint, override))
+        if sp.action is Action.REUSE and sp.handed is not None and sp.handoff is not None:
+            self.handed[stage.name] = (sp.handed, sp.handoff)  # verified by the plan
+        else:
+            handed = override or output
+            self.handed[stage.name] = (
+                handed,
+                handoff_fingerprint(fingerprint, content_digest(handed)),
+            )
 
     async def _generate(
         self, sp: StagePlan, entry: StageMetadata, registry: ModelRegistry
@@ -312,9 +326,13 @@ class _Executor:
             entry.error = f"{type(exc).__name__}: {exc}"
             entry.duration = time.perf_counter() - began
             self.save()
-            raise
+            named = naming_stage(exc, stage.name)
+            if named is exc:
+                raise
+            raise named from exc
         output = Path(outcome.output_path)
         entry.output_path = layout.rel(output)
+        entry.output_digest = content_digest(output)
         entry.callback_output_path = (
             layout.rel(Path(outcome.callback_output_path)) if outcome.callback_output_path else None
         )
@@ -330,3 +348,15 @@ class _Executor:
             )
         entry.status = "completed" if outcome.records else "completed_empty"
         return output, fingerprint
+
+
+def naming_stage(exc: BaseException, stage: str) -> BaseException:
+    """`exc` with a message naming `stage`: one of ours keeps its type (its message gets
+    the stage in front); anything else becomes a WorkflowError caused by it. Cancellation,
+    interrupts and errors already naming the stage pass through as they are."""
+    if not isinstance(exc, Exception) or f"stage '{stage}'" in str(exc):
+        return exc
+    if isinstance(exc, DataDesignerError):
+        exc.args = (f"stage '{stage}': {exc}", *exc.args[1:])
+        return exc
+    return WorkflowError(f"stage '{stage}' failed: {type(exc).__name__}: {exc}")

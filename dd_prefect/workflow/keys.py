@@ -7,14 +7,11 @@ operational knobs (``max_parallel_requests``, timeouts) that change no row.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dd_prefect._version import __version__
 from dd_prefect.config.fingerprint import digest
 from dd_prefect.config.run_config import RunConfig
-from dd_prefect.config.seeds import LocalFileSeedSource, files_digest, seed_files_digest
+from dd_prefect.config.seeds import LocalFileSeedSource, seed_files_digest
 from dd_prefect.config.stage import Stage
-from dd_prefect.engine.parquet_io import parquet_files
 
 
 def dataset_key(
@@ -89,12 +86,11 @@ def stage_fingerprint(
     )
 
 
-def handoff_fingerprint(fingerprint: str, override: Path | None) -> str:
-    """What a stage hands on: its own fingerprint, or with an override file, that file's
-    content too (an edited override reruns the stages after it)."""
-    if override is None:
-        return fingerprint
-    return digest([fingerprint, files_digest(parquet_files(override))])
+def handoff_fingerprint(fingerprint: str, content: str | None) -> str:
+    """What a stage hands on: its fingerprint and the content digest of the output it hands
+    on (its own or an override's), so an output edited by hand, or regenerated with other
+    values, reruns the stages after it."""
+    return digest([fingerprint, content])
 
 
 def stage_rows_key(stage: Stage, index: int, upstream: str | None, *, root: bool) -> str:

@@ -16,10 +16,10 @@ a tree can be moved and still be resumed.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -77,17 +77,20 @@ class DatasetLayout:
             data["seed_config"] = {"source": {"seed_type": "dataframe"}}
             atomic_write_text(self.config_path, dump_text(data, "yaml"))
 
-    def row_group_valid(self, record: dict[str, Any] | RowGroupRecord) -> bool:
-        """Whether a row group's main file exists with the recorded row count."""
-        if isinstance(record, dict):
-            record = RowGroupRecord.model_validate(record)
+    def row_group_valid(self, record: RowGroupRecord) -> bool:
+        """Whether a finished row group's files are all still as written: each exists with
+        its recorded content hash (the main file also with its row count)."""
         rel = record.files.get("main")
         if rel is None:
             return record.rows == 0
-        path = self.base_dir / rel
         try:
-            return path.is_file() and count_rows([path]) == record.rows
-        except Exception:
+            if count_rows([self.base_dir / rel]) != record.rows:
+                return False
+            return all(
+                file_sha256(self.base_dir / record.files[kind]) == expected
+                for kind, expected in record.hashes.items()
+            )
+        except (OSError, KeyError, ValueError):
             return False
 
     def clean(self) -> None:
@@ -134,6 +137,21 @@ class WorkflowLayout:
     def write(self, metadata: WorkflowMetadata) -> None:
         metadata.updated_at = time.time()
         atomic_write_text(self.metadata_path, metadata.model_dump_json(indent=2) + "\n")
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def content_digest(path: Path | None) -> str:
+    """sha256 over the parquet files of an output (a file or a directory), names and
+    bytes, in order: two outputs with equal digests hold the very same data."""
+    files = parquet_files(path) if path is not None and path.exists() else []
+    return hashlib.sha256(
+        "\n".join(f"{f.name}:{file_sha256(f)}" for f in files).encode()
+    ).hexdigest()
 
 
 def output_ready(path: Path | None, expected_rows: int | None) -> bool:

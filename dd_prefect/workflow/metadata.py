@@ -27,6 +27,7 @@ class RowGroupRecord(BaseModel):
     errors: dict[str, int] = Field(default_factory=dict)
     nulls: dict[str, int] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict)
+    hashes: dict[str, str] = Field(default_factory=dict)  # sha256 of each file, as written
     duration: float = 0.0
 
 
@@ -72,6 +73,7 @@ class StageMetadata(BaseModel):
     actual_records: int | None = None
     seed_path: str | None = None
     output_path: str | None = None
+    output_digest: str | None = None  # content of the selected output when it completed
     callback_output_path: str | None = None
     override_path: str | None = None
     duration: float | None = None

@@ -32,9 +32,16 @@ from dd_prefect.engine.parquet_io import count_rows, parquet_files
 from dd_prefect.engine.seed_reader import SeedReader, partition_bounds
 from dd_prefect.errors import ResumeError, WorkflowError
 from dd_prefect.workflow.keys import handoff_fingerprint, stage_fingerprint
-from dd_prefect.workflow.layout import WorkflowLayout, output_ready, seed_pattern
+from dd_prefect.workflow.layout import (
+    DatasetLayout,
+    WorkflowLayout,
+    content_digest,
+    output_ready,
+    seed_pattern,
+)
 from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
 from dd_prefect.workflow.resume import ResumeMode
+from dd_prefect.workflow.stage_graph import selected_stages, upstreams_of
 
 
 class Action(StrEnum):
@@ -60,13 +67,17 @@ def plan_dataset(
     """Whether a dataset run keeps what is in its directory (True) or starts clean.
 
     `prior` is the directory's readable metadata (None when absent or unreadable, with
-    `exists` telling which). Raises ResumeError under ALWAYS when nothing matches.
+    `exists` telling which). An unreadable one is kept and rewritten: each row group is
+    reused only if its cached record's files still verify. Raises ResumeError under
+    ALWAYS when nothing matches.
     """
     if mode is ResumeMode.NEVER:
         return False
     problem = None
     if prior is None:
-        problem = "its metadata.json is unreadable" if exists else "no metadata.json"
+        if exists:  # garbled: its row groups still verify one by one (cache + hashes)
+            return True
+        problem = "no metadata.json"
     elif prior.dataset_key != key:
         problem = "it was generated with a different config, num_records, buffer_size or seed"
     if problem is None:
@@ -94,6 +105,8 @@ class StagePlan:
     fingerprint: str | None = None
     num_records: int | None = None
     inputs: tuple[Path, ...] | None = None
+    handed: Path | None = None  # a reused stage's output as handed on (or its override)
+    handoff: str | None = None  # and its identity (handoff_fingerprint)
 
     @property
     def name(self) -> str:
@@ -129,11 +142,6 @@ class WorkflowPlan:
         raise KeyError(name)
 
 
-def upstreams_of(stages: list[Stage]) -> dict[str, tuple[str, ...]]:
-    """Each stage's upstream stages: the stage before it (a linear chain)."""
-    return {s.name: ((stages[i - 1].name,) if i else ()) for i, s in enumerate(stages)}
-
-
 def check_run_options(
     stages: list[Stage],
     mode: ResumeMode,
@@ -160,21 +168,6 @@ def check_run_options(
             raise WorkflowError(f"stage_output_overrides names unknown stage '{stage}'")
 
 
-def selected_stages(stages: list[Stage], targets: list[str] | None) -> list[Stage]:
-    """The stages a run with `targets` runs: the targets and their ancestors (all: None)."""
-    if not targets:
-        return list(stages)
-    upstreams = upstreams_of(stages)
-    wanted: set[str] = set()
-    pending = list(targets)
-    while pending:
-        name = pending.pop()
-        if name not in wanted:
-            wanted.add(name)
-            pending.extend(upstreams[name])
-    return [s for s in stages if s.name in wanted]
-
-
 def decide(
     *,
     prior: StageMetadata | None,
@@ -194,14 +187,16 @@ def decide(
         return Action.RERUN, "changed since the earlier run (fingerprint differs)"
     if prior.status in ("running", "failed"):
         return Action.RESUME, "did not finish in the earlier run"
+    if prior.status not in ("completed", "completed_empty"):
+        return Action.RERUN, "did not run in the earlier run"
     if unversioned_callback:
         return Action.RERUN, "has an on_success callback without on_success_version"
     if prior.status == "completed_empty":
         return Action.REUSE, "completed (empty) in the earlier run"
-    if not output_intact:
-        return Action.RERUN, "lost its selected output"
+    if not output_intact:  # row groups that still verify are kept
+        return Action.RESUME, "lost or damaged part of its output (regenerating only that)"
     if not callback_output_intact:
-        return Action.RERUN, "lost its callback output"
+        return Action.RESUME, "lost its callback output (running the callback again)"
     return Action.REUSE, "completed in the earlier run"
 
 
@@ -255,9 +250,10 @@ def plan_workflow(
                 stage, index, ups, Action.RERUN, f"upstream stage '{running[0]}' runs", before
             )
             continue
-        inputs = tuple(_handed_on(plans[u], layout, overrides) for u in ups)
-        handoffs = [handoff_fingerprint(plans[u].fingerprint or "", overrides.get(u)) for u in ups]
+        inputs = tuple(plans[u].handed or Path() for u in ups)
+        handoffs = [plans[u].handoff or "" for u in ups]
         fingerprint, count = resolve_stage(stage, inputs, handoffs, run_config)
+        content = _intact_content(before, layout)
         action, reason = (
             (Action.RERUN, "resume is NEVER")
             if mode is ResumeMode.NEVER
@@ -265,8 +261,7 @@ def plan_workflow(
                 prior=before,
                 fingerprint=fingerprint,
                 forced=stage.name in forced,
-                output_intact=before is not None
-                and output_ready(layout.abs(before.output_path), before.actual_records),
+                output_intact=content is not None,
                 callback_output_intact=before is None
                 or not before.callback_output_path
                 or bool((path := layout.abs(before.callback_output_path)) and path.exists()),
@@ -276,8 +271,16 @@ def plan_workflow(
         )
         if mode is ResumeMode.ALWAYS and action is Action.RERUN and stage.name not in forced:
             raise ResumeError(f"cannot resume workflow '{name}': stage '{stage.name}' {reason}")
+        handed = handoff = None
+        if action is Action.REUSE:
+            assert before is not None
+            override = overrides.get(stage.name) or _review_override(stage, before)
+            handed = override or layout.abs(before.output_path)
+            handoff = handoff_fingerprint(
+                fingerprint, content_digest(override) if override else content
+            )
         plans[stage.name] = StagePlan(
-            stage, index, ups, action, reason, before, fingerprint, count, inputs
+            stage, index, ups, action, reason, before, fingerprint, count, inputs, handed, handoff
         )
     return WorkflowPlan(
         name=name,
@@ -301,15 +304,6 @@ def resolve_stage(
         count = _input_rows(stage, inputs)
     upstream = handoffs[0] if handoffs else None
     return stage_fingerprint(stage, count, upstream, run_config, root=not handoffs), count
-
-
-def descendants(upstreams: Mapping[str, tuple[str, ...]], name: str) -> set[str]:
-    """Every stage downstream of `name` (`upstreams` in topological order)."""
-    found = {name}
-    for stage, ups in upstreams.items():
-        if any(u in found for u in ups):
-            found.add(stage)
-    return found - {name}
 
 
 def input_seed(stage: Stage, inputs: tuple[Path, ...]) -> SeedConfig | None:
@@ -350,14 +344,31 @@ def _input_rows(stage: Stage, inputs: tuple[Path, ...]) -> int:
     return total
 
 
-def _handed_on(plan: StagePlan, layout: WorkflowLayout, overrides: Mapping[str, Path]) -> Path:
-    """What a reused stage hands on: an override, else its recorded selected output."""
-    if plan.name in overrides:
-        return overrides[plan.name]
-    assert plan.prior is not None and plan.prior.output_path is not None
-    path = layout.abs(plan.prior.output_path)
-    assert path is not None
-    return path
+def _intact_content(before: StageMetadata | None, layout: WorkflowLayout) -> str | None:
+    """The content digest of a completed stage's selected output when it is intact: its
+    files hold the recorded rows and content, and the stage's own metadata.json reads
+    (a garbled one is rewritten by resuming the stage). None when not intact."""
+    if before is None or before.status not in ("completed", "completed_empty"):
+        return None
+    output = layout.abs(before.output_path)
+    if before.status == "completed_empty":
+        return content_digest(output)
+    if not output_ready(output, before.actual_records):
+        return None
+    content = content_digest(output)
+    if before.output_digest is not None and content != before.output_digest:
+        return None
+    stage_dir = layout.abs(before.stage_dir)
+    if stage_dir is not None and DatasetLayout(stage_dir).read_metadata() is None:
+        return None
+    return content
+
+
+def _review_override(stage: Stage, before: StageMetadata) -> Path | None:
+    """The override path a reviewer gave a reused stage in an earlier run."""
+    review = (before.model_extra or {}).get("review") if stage.review else None
+    path = review.get("override_path") if isinstance(review, dict) else None
+    return Path(path) if isinstance(path, str) else None
 
 
 def _hands_on_nothing(plan: StagePlan) -> bool:

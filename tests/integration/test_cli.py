@@ -374,8 +374,9 @@ def test_failure_at_run_time_is_one_line_exit_1(server_env, mock_llm, tmp_path):
     result = cli("run", spec, "--artifact-path", tmp_path / "art", env=env, cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert result.stderr.splitlines() == [
-        "dd-prefect: error: ValueError: callback exploded on two lines"
+    assert result.stderr.splitlines() == [  # the failed stage is named
+        "dd-prefect: error: DataDesignerWorkflowError: stage 'asked' failed: ValueError: "
+        "callback exploded on two lines"
     ]
 
 

@@ -127,7 +127,7 @@ async def test_if_possible_reuses_matching_stages_and_reruns_from_the_first_chan
     assert statuses(tmp_path) == ["completed"] * 4
 
 
-async def test_lost_selected_output_reruns_the_stage_and_its_descendants(
+async def test_lost_batch_regenerates_only_its_row_group_then_the_descendants(
     prefect_server, mock_llm, tmp_path
 ):
     d = make_designer(tmp_path / "artifacts", mock_llm.url)
@@ -137,16 +137,63 @@ async def test_lost_selected_output_reruns_the_stage_and_its_descendants(
     (wf_dir(tmp_path) / "stage-1-answers" / "parquet-files" / "batch_00001.parquet").unlink()
 
     results = await three_stage(d, NAME).arun(resume=ResumeMode.IF_POSSIBLE)
-    assert new() == 12  # answers and reviews; topics reused
+    # answers: only its lost row group (1 row of buffer 5); then reviews reruns (6)
+    assert new() == 1 + 6
     pd.testing.assert_frame_equal(first, results.load_dataset())
     assert results.count_stage_output_records("answers") == 6
 
-    # An unreadable file counts as lost too.
+    # An unreadable file counts as lost too: its row group (5 rows) alone is regenerated.
     (wf_dir(tmp_path) / "stage-2-reviews" / "parquet-files" / "batch_00000.parquet").write_bytes(
         b"not parquet"
     )
     results = await three_stage(d, NAME).arun(resume=ResumeMode.IF_POSSIBLE)
-    assert new() == 6
+    assert new() == 5
+    pd.testing.assert_frame_equal(first, results.load_dataset())
+
+
+async def test_corrupt_batch_is_never_trusted(prefect_server, mock_llm, tmp_path):
+    """Bytes flipped inside a batch (its footer intact, its row count unchanged): resume
+    regenerates that row group instead of handing on data that no longer reads."""
+    d = make_designer(tmp_path / "artifacts", mock_llm.url)
+    new = Counter(mock_llm)
+    first = (await three_stage(d, NAME).arun()).load_dataset()
+    new()
+    batch = wf_dir(tmp_path) / "stage-2-reviews" / "parquet-files" / "batch_00000.parquet"
+    data = bytearray(batch.read_bytes())
+    for i in range(64):  # inside the column data, well before the footer
+        data[100 + i] ^= 0xFF
+    batch.write_bytes(bytes(data))
+    results = await three_stage(d, NAME).arun(resume=ResumeMode.IF_POSSIBLE)
+    assert new() == 5  # that row group of the last stage alone
+    pd.testing.assert_frame_equal(first, results.load_dataset())
+
+
+async def test_output_edited_by_hand_reruns_the_descendants(prefect_server, mock_llm, tmp_path):
+    """An edited batch (same row count) is regenerated, and every stage after it reruns
+    on what the stage hands on now: nothing downstream is built on stale input."""
+    d = make_designer(tmp_path / "artifacts", mock_llm.url)
+    new = Counter(mock_llm)
+    await three_stage(d, NAME).arun()
+    new()
+    path = wf_dir(tmp_path) / "stage-0-topics" / "parquet-files" / "batch_00001.parquet"
+    frame = pd.read_parquet(path)
+    frame["question"] = "edited by hand"
+    frame.to_parquet(path)
+    results = await three_stage(d, NAME).arun(resume=ResumeMode.IF_POSSIBLE)
+    assert new() == 1 + 6 + 6  # topics' edited row group, then answers and reviews
+    assert "edited by hand" not in set(results.load_stage_output("topics")["question"])
+
+
+async def test_garbled_stage_metadata_is_rewritten(prefect_server, mock_llm, tmp_path):
+    d = make_designer(tmp_path / "artifacts", mock_llm.url)
+    new = Counter(mock_llm)
+    first = (await three_stage(d, NAME).arun()).load_dataset()
+    new()
+    stage_meta = wf_dir(tmp_path) / "stage-2-reviews" / "metadata.json"
+    stage_meta.write_text("{garbled")
+    results = await three_stage(d, NAME).arun(resume=ResumeMode.IF_POSSIBLE)
+    assert new() == 0  # its row groups still verify: nothing is generated again
+    assert json.loads(stage_meta.read_text())["status"] == "completed"
     pd.testing.assert_frame_equal(first, results.load_dataset())
 
 
@@ -174,8 +221,9 @@ async def test_missing_callback_output_reruns_its_descendants(prefect_server, mo
     results = await workflow().arun(resume=ResumeMode.IF_POSSIBLE)
     assert [c["name"] for c in cb.CALLS] == ["keep_even", "keep_even"]
     assert (wf_dir(tmp_path) / "stage-0-topics" / "callback-outputs" / "keep_even").is_dir()
-    # The stage reruns to recreate its callback output, and everything after it reruns.
-    assert new() == 6 + 3 + 3
+    # The stage resumes (its row groups reused) to recreate its callback output, and
+    # everything after it reruns.
+    assert new() == 3 + 3
     assert started(tmp_path, "stage-1-answers") > t1
     assert started(tmp_path, "stage-2-reviews") > t2
     pd.testing.assert_frame_equal(first, results.load_dataset())
@@ -354,10 +402,11 @@ async def test_always_raises_where_it_would_start_fresh(prefect_server, mock_llm
         s["fingerprint"] for s in before["stages"]
     ]
 
+    # A lost output is resumed, not started fresh: ALWAYS regenerates its row groups.
     shutil.rmtree(wf_dir(tmp_path) / "stage-2-reviews" / "parquet-files")
-    with pytest.raises(ResumeError, match=r"stage 'reviews' lost its selected output"):
-        await three_stage(d, NAME).arun(resume=ResumeMode.ALWAYS)
-    assert new() == 0
+    again = await three_stage(d, NAME).arun(resume=ResumeMode.ALWAYS)
+    assert new() == 6
+    pd.testing.assert_frame_equal(first, again.load_dataset())
 
     # With rerun_from, ALWAYS reruns what it is told to.
     await three_stage(d, NAME).arun(resume=ResumeMode.ALWAYS, rerun_from="reviews")

@@ -20,23 +20,21 @@ from dd_prefect.config.stage import Stage
 from dd_prefect.engine.seed_reader import SeedReader
 from dd_prefect.errors import ResumeError, WorkflowError
 from dd_prefect.workflow.keys import handoff_fingerprint
-from dd_prefect.workflow.layout import WorkflowLayout
+from dd_prefect.workflow.layout import DatasetLayout, WorkflowLayout, content_digest
 from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
 from dd_prefect.workflow.plan import (
     Action,
     StagePlan,
     decide,
-    descendants,
     effective_mode,
     empty_upstream,
     input_seed,
     plan_dataset,
     plan_workflow,
     resolve_stage,
-    selected_stages,
-    upstreams_of,
 )
 from dd_prefect.workflow.resume import ResumeMode
+from dd_prefect.workflow.stage_graph import descendants, selected_stages, upstreams_of
 
 NEVER, IF_POSSIBLE, ALWAYS = ResumeMode.NEVER, ResumeMode.IF_POSSIBLE, ResumeMode.ALWAYS
 REUSE, RESUME, RERUN, SKIP = Action.REUSE, Action.RESUME, Action.RERUN, Action.SKIP
@@ -93,23 +91,23 @@ CALLBACK = "dd_prefect.examples.callbacks:keep_helpful"
         pytest.param(
             "completed",
             {"output_intact": False},
-            RERUN,
-            "lost its selected output",
-            id="output-lost",
+            RESUME,
+            "lost or damaged part of its output (regenerating only that)",
+            id="output-lost-or-damaged",
         ),
         pytest.param(
             "completed",
             {"callback_output_intact": False},
-            RERUN,
-            "lost its callback output",
+            RESUME,
+            "lost its callback output (running the callback again)",
             id="callback-output-lost",
         ),
         pytest.param(
             "skipped_empty_upstream",
             {"output_intact": False},
             RERUN,
-            "lost its selected output",
-            id="skipped-earlier-has-no-output",
+            "did not run in the earlier run",
+            id="skipped-earlier",
         ),
         pytest.param("completed", {}, REUSE, "completed in the earlier run", id="reuse"),
     ],
@@ -173,11 +171,11 @@ def _dataset_meta(key: str) -> DatasetMetadata:
         pytest.param(NEVER, None, False, False, id="never-no-metadata"),
         pytest.param(NEVER, "other", True, False, id="never-different-key"),
         pytest.param(IF_POSSIBLE, None, False, False, id="if-possible-no-metadata"),
-        pytest.param(IF_POSSIBLE, None, True, False, id="if-possible-unreadable"),
+        pytest.param(IF_POSSIBLE, None, True, True, id="if-possible-unreadable-is-rewritten"),
         pytest.param(IF_POSSIBLE, "other", True, False, id="if-possible-different-key"),
         pytest.param(IF_POSSIBLE, "key", True, True, id="if-possible-matching"),
         pytest.param(ALWAYS, None, False, "no metadata.json", id="always-no-metadata"),
-        pytest.param(ALWAYS, None, True, "metadata.json is unreadable", id="always-unreadable"),
+        pytest.param(ALWAYS, None, True, True, id="always-unreadable-is-rewritten"),
         pytest.param(ALWAYS, "other", True, "different config", id="always-different-key"),
         pytest.param(ALWAYS, "key", True, True, id="always-matching"),
     ],
@@ -252,15 +250,17 @@ def write_run(
     for index, stage in enumerate(stages):
         fingerprint, count = resolve_stage(stage, inputs, handoffs, RUN)
         out = out_dir(layout, index)
-        inputs, handoffs = (out,), [handoff_fingerprint(fingerprint, None)]
         fingerprints.append(fingerprint)
         status = statuses.get(stage.name, "completed")
-        if status == "absent":
-            continue
         rows = {"completed": count, "completed_empty": 0}.get(status)
-        if rows is not None:
+        if status != "absent" and rows is not None:
             out.mkdir(parents=True)
             pd.DataFrame({"v": range(rows)}).to_parquet(out / "batch_00000.parquet")
+            write_dataset_metadata(layout.dir / stage.dir_name(index), stage.name, rows)
+        content = content_digest(out)
+        inputs, handoffs = (out,), [handoff_fingerprint(fingerprint, content)]
+        if status == "absent":
+            continue
         callback = None
         if stage.callback_name:
             callback = out.parent / "callback-outputs" / stage.callback_name
@@ -277,11 +277,28 @@ def write_run(
                 requested_records=count,
                 actual_records=rows,
                 output_path=layout.rel(out) if rows is not None else None,
+                output_digest=content if rows is not None else None,
                 callback_output_path=layout.rel(callback),
             )
         )
     layout.write(WorkflowMetadata(name="wf", stages=records))
     return fingerprints
+
+
+def write_dataset_metadata(stage_dir: Path, name: str, rows: int) -> None:
+    """The stage's own metadata.json, as its dataset run writes it."""
+    DatasetLayout(stage_dir).write_metadata(
+        DatasetMetadata(
+            dataset_name=name,
+            dataset_key="k",
+            config_fingerprint="c",
+            target_records=rows,
+            actual_records=rows,
+            buffer_size=1000,
+            num_batches=1,
+            status="completed",
+        )
+    )
 
 
 @pytest.fixture
@@ -377,7 +394,7 @@ ALL_REUSED = dict.fromkeys(NAMES, REUSED)
         ),
         case(
             "lost-output",
-            {"seed": REUSED, "double": REUSED, "pick": (RERUN, "lost its selected output")}
+            {"seed": REUSED, "double": REUSED, "pick": (RESUME, "lost or damaged part")}
             | {"part": after("pick")},
             lost="stage-2-pick/parquet-files",
         ),
@@ -436,7 +453,7 @@ ALL_REUSED = dict.fromkeys(NAMES, REUSED)
             "lost-callback-output",
             {
                 "seed": REUSED,
-                "double": (RERUN, "lost its callback output"),
+                "double": (RESUME, "lost its callback output"),
                 "pick": after("double"),
                 "part": after("pick"),
             },
@@ -591,15 +608,6 @@ def test_fresh_start(
         pytest.param(
             "run",
             "",
-            "stage-2-pick/parquet-files",
-            {},
-            None,
-            "stage 'pick' lost its selected output",
-            id="lost-output",
-        ),
-        pytest.param(
-            "run",
-            "",
             "",
             UNVERSIONED,
             None,
@@ -647,15 +655,39 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_damaged_output_reruns(layout: WorkflowLayout, damage: str) -> None:
-    """Reused only if the selected output still holds the recorded rows (parquet footers)."""
+@pytest.mark.parametrize("mode", [IF_POSSIBLE, ALWAYS])
+def test_damaged_output_resumes_the_stage(
+    layout: WorkflowLayout, damage: str, mode: ResumeMode
+) -> None:
+    """Reused only if the selected output still holds the recorded rows and content; else
+    the stage resumes (its row groups that still verify are kept), also under ALWAYS."""
     write_run(layout, chain())
     DAMAGE[damage](out_dir(layout, 2))
+    plan = plan_workflow("wf", chain(), layout, RUN, mode)
+    assert [s.action for s in plan.stages] == [REUSE, REUSE, RESUME, RERUN]
+    assert plan["pick"].reason == "lost or damaged part of its output (regenerating only that)"
+
+
+def test_output_edited_with_the_same_row_count_is_not_trusted(layout: WorkflowLayout) -> None:
+    write_run(layout, chain())
+    pd.DataFrame({"v": [-1] * 6}).to_parquet(out_dir(layout, 2) / "batch_00000.parquet")
     plan = plan_workflow("wf", chain(), layout, RUN, IF_POSSIBLE)
-    assert [s.action for s in plan.stages] == [REUSE, REUSE, RERUN, RERUN]
-    assert plan["pick"].reason == "lost its selected output"
-    with pytest.raises(ResumeError, match="stage 'pick' lost its selected output"):
-        plan_workflow("wf", chain(), layout, RUN, ALWAYS)
+    assert [s.action for s in plan.stages] == [REUSE, REUSE, RESUME, RERUN]
+
+
+def test_garbled_stage_metadata_resumes_the_stage_to_rewrite_it(layout: WorkflowLayout) -> None:
+    write_run(layout, chain())
+    (layout.dir / "stage-1-double" / "metadata.json").write_text("{garbled")
+    plan = plan_workflow("wf", chain(), layout, RUN, IF_POSSIBLE)
+    assert [s.action for s in plan.stages] == [REUSE, RESUME, RERUN, RERUN]
+
+
+def test_reused_stage_hands_on_its_content(layout: WorkflowLayout) -> None:
+    fingerprints = write_run(layout, chain())
+    plan = plan_workflow("wf", chain(), layout, RUN, IF_POSSIBLE)
+    double = plan["double"]
+    assert double.handed == out_dir(layout, 1)
+    assert double.handoff == handoff_fingerprint(fingerprints[1], content_digest(double.handed))
 
 
 def _override(path: Path, rows: int, text: str = "edited") -> Path:
