@@ -34,6 +34,7 @@ from dd_prefect.engine.output import (
 from dd_prefect.engine.samplers import sample_columns
 from dd_prefect.engine.scheduling import ColumnScheduler, ErrorWindow
 from dd_prefect.engine.seed_reader import SeedReader
+from dd_prefect.engine.templating import template_rules
 from dd_prefect.errors import GenerationError
 
 __all__ = [
@@ -134,11 +135,11 @@ class DatasetGenerator:
         errors: Counter[str] = Counter()
         samples: list[str] = []
 
-        await self.scheduler.run(records, failed, start, errors, samples)
-
-        result = self.output.finish(
-            index, start, num_rows, records, failed, errors, samples, dtypes
-        )
+        with template_rules(self.run_config):  # this run's limits and null rule
+            await self.scheduler.run(records, failed, start, errors, samples)
+            result = self.output.finish(
+                index, start, num_rows, records, failed, errors, samples, dtypes
+            )
         result.duration = time.perf_counter() - began
         if output_dir is not None:
             # Encoding parquet is CPU work: off the event loop, so LLM traffic keeps flowing.

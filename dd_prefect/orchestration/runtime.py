@@ -22,7 +22,6 @@ from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.models import ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
-from dd_prefect.engine.templating import template_rules
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
 from dd_prefect.orchestration.settings import Settings
 from dd_prefect.orchestration.throttle import global_throttle, no_throttle
@@ -110,8 +109,7 @@ class Runtime:
             allowed_key_variables=self.settings.allowed_key_variables,
         )
         try:
-            with template_rules(self.run_config):
-                yield registry
+            yield registry
         finally:
             await registry.aclose()
             for client in clients.values():

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import dd_prefect.config as dd
+from dd_prefect.engine.generator import DatasetGenerator
+from dd_prefect.engine.llm import ModelRegistry
 from dd_prefect.engine.templating import render, template_rules
 from dd_prefect.errors import CellError
-from dd_prefect.orchestration.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,12 +104,15 @@ def test_the_limits_come_from_the_run_config() -> None:
 
 
 async def test_a_run_renders_under_its_run_config(tmp_path: Path) -> None:
-    runtime = Runtime(artifact_path=tmp_path, run_config=dd.RunConfig(max_template_steps=20))
+    """The generator renders under its own RunConfig's limits (any caller, no runtime)."""
     loop = "{% for i in range(30) %}{% endfor %}ok"
-    async with runtime.models([]):
-        with pytest.raises(CellError, match="more than 20 steps"):
-            render(loop, {}, column="c")
-    assert render(loop, {}, column="c") == "ok"
+    b = dd.DataDesignerConfigBuilder().add_column(name="c", column_type="expression", expr=loop)
+    for steps, expected in ((20, {"template_limit": 2}), (100, {})):
+        run = dd.RunConfig(max_template_steps=steps, on_cell_error="null")
+        async with ModelRegistry([], []) as registry:
+            result = await DatasetGenerator(b.build(), run, registry).generate(0, 0, 2)
+        assert result.errors == expected
+    assert render(loop, {}, column="c") == "ok"  # outside a run: the defaults
 
 
 # In a child process (its address space capped at 3 GB, so that the unbounded behaviour
