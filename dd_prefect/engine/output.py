@@ -8,6 +8,7 @@ and `PROCESSORS_DIR` with the same schema in every row group.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from collections import Counter
 from dataclasses import dataclass, field
@@ -110,6 +111,13 @@ class RowGroupOutput:
                     [failed[i].get(column.name) for i in kept], dtype=object
                 )
         frame = self._cast_dtypes(frame, rows)
+        generated_names = {c.name for c in generated}
+        for name, dtype in dtypes.items():  # seed columns keep their types (nullable Int64)
+            if name in generated_names or name not in frame.columns or not rows:
+                continue
+            if frame[name].dtype != dtype:
+                with contextlib.suppress(TypeError, ValueError):
+                    frame[name] = frame[name].astype(dtype)
         dropped_cols = [c.name for c in self.config.columns if c.drop and c.name in frame.columns]
         dropped_frame = frame[dropped_cols].copy() if dropped_cols else None
         main = frame.drop(columns=dropped_cols)

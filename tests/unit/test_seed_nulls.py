@@ -20,7 +20,6 @@ from dd_prefect.config.seeds import read_seed_columns
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import ModelRegistry
 from dd_prefect.engine.seed_reader import SeedReader
-from dd_prefect.engine.templating import template_rules
 from dd_prefect.errors import ConfigValidationError, GenerationError
 
 
@@ -39,8 +38,7 @@ def generator(source: dd.LocalFileSeedSource, template: str = "{{ q }}-{{ v }}",
 
 
 async def generate(gen: DatasetGenerator, n: int):
-    with template_rules(gen.run_config):
-        return await gen.generate(0, 0, n)
+    return await gen.generate(0, 0, n)  # the generator applies its own RunConfig's rules
 
 
 async def test_a_missing_csv_value_is_an_error_naming_column_input_and_row(tmp_path):
@@ -145,3 +143,19 @@ def test_the_null_rule_is_part_of_what_resume_reuses():
     assert stage_fingerprint(stage, 10, None, error, root=True) != stage_fingerprint(
         stage, 10, None, empty, root=True
     )
+
+
+async def test_seed_integers_stay_integers_in_what_a_stage_writes(tmp_path):
+    """The next stage reads `1`, not `1.0`: written batches keep the seed's nullable ints."""
+    (tmp_path / "s.csv").write_text("q,v\na,1\nb,\nc,3\n", encoding="utf-8")
+    gen = generator(dd.LocalFileSeedSource(path=str(tmp_path / "s.csv")), template_null="empty")
+    result = await gen.generate(0, 0, 3, tmp_path / "out")
+    written = pd.read_parquet(tmp_path / "out" / result.files["main"])
+    assert str(written["v"].dtype) == "Int64"
+    assert written["out"].tolist() == ["a-1", "b-", "c-3"]
+    b = dd.DataDesignerConfigBuilder()
+    b.with_seed_dataset(dd.LocalFileSeedSource(path=str(tmp_path / "out" / "parquet-files" / "*")))
+    b.add_column(name="again", column_type="expression", expr="{{ v }}")
+    run = dd.RunConfig(template_null="empty")
+    nxt = DatasetGenerator(b.build(), run, ModelRegistry([], []))
+    assert (await nxt.generate(0, 0, 3)).frame["again"].tolist() == ["1", "", "3"]
