@@ -10,6 +10,7 @@ trusted only if the parquet file it names still exists with its recorded row cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,8 +20,18 @@ from typing import Any, cast
 
 import pandas as pd
 from prefect import flow, task
-from prefect.client.schemas.objects import State
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import State, StateType
+from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
+from prefect.states import Cancelled
 
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.seeds import seed_files_digest
@@ -194,6 +205,8 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         metadata.error = f"{type(exc).__name__}: {exc}"
         metadata.duration = time.perf_counter() - began
         layout.write_metadata(metadata)
+        if isinstance(exc, Exception):  # not on Ctrl-C: then Crashed is what happened
+            await _crashed_to_cancelled()
         raise
 
     await progress.finish()
@@ -311,6 +324,28 @@ async def create_dataset(
 def null_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Null counts per column of a row group."""
     return {str(c): int(frame[c].isna().sum()) for c in frame.columns}
+
+
+async def _crashed_to_cancelled() -> None:
+    """Row groups stopped because another one failed: Cancelled, not Crashed (Prefect
+    reads any cancellation of a task as a crash)."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    with contextlib.suppress(Exception):
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[context.flow_run.id])),
+                task_run_filter=TaskRunFilter(
+                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.CRASHED]))
+                ),
+            )
+            for task_run in runs:
+                await client.set_task_run_state(
+                    task_run.id,
+                    Cancelled(message="Stopped: another row group of this dataset failed"),
+                    force=True,
+                )
 
 
 def _not_reusable(layout: DatasetLayout, record: RowGroupRecord) -> str | None:

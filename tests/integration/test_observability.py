@@ -122,3 +122,56 @@ async def test_create_run_in_prefect_and_no_key_anywhere(
     # Nor on disk: the dataset, Prefect's result storage, Prefect's database and logs.
     assert files_containing(tmp_path, KEY.encode()) == []
     assert files_containing(prefect_server.home, KEY.encode()) == []
+
+
+def fail_first_row_group(df, params):  # a full-column function: row group 0 fails at once
+    if 0 in set(df["row"]):
+        raise RuntimeError("row group 0 broke")
+    return [True] * len(df)
+
+
+async def test_row_groups_stopped_by_a_failed_sibling_read_cancelled(
+    prefect_server, mock_llm_factory, tmp_path
+):
+    import pandas as pd
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    from dd_prefect.errors import GenerationError
+
+    slow = mock_llm_factory(latency=2.0)
+    name = f"cancel-{uuid.uuid4().hex[:8]}"
+    b = dd.DataDesignerConfigBuilder(
+        model_configs=[
+            dd.ModelConfig(
+                alias="fast",
+                model="mock-model",
+                provider="mock",
+                inference_parameters=dd.ChatCompletionInferenceParams(max_parallel_requests=16),
+            )
+        ]
+    )
+    b.with_seed_dataset(dd.DataFrameSeedSource(df=pd.DataFrame({"row": range(20)})))
+    b.add_column(
+        name="checked",
+        column_type="custom",
+        function=f"{__name__}:fail_first_row_group",
+        generation_strategy="full_column",
+    )
+    b.add_column(name="answer", column_type="llm-text", model_alias="fast", prompt="{{ row }}")
+    designer = DataDesigner(
+        artifact_path=tmp_path,
+        model_providers=[dd.ModelProvider(name="mock", endpoint=slow.url)],
+        run_config=dd.RunConfig(buffer_size=5, max_concurrent_row_groups=4),
+    )
+    with pytest.raises(GenerationError, match="row group 0 broke"):
+        await designer.acreate(b, 20, name)
+    async with get_client() as client:
+        (flow_run,) = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+        task_runs = await client.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run.id]))
+        )
+    states = {t.name: t.state.name for t in task_runs if t.state is not None}
+    assert states["row-group-0"] == "Failed"
+    assert {states[f"row-group-{i}"] for i in (1, 2, 3)} == {"Cancelled"}
