@@ -77,12 +77,14 @@ def summary_rows(metadata: DatasetMetadata) -> list[dict[str, Any]]:
     for kind, count in sorted(metadata.errors.items()):
         rows.append({"item": f"errors: {kind}", "value": count, "detail": ""})
     for model, usage in sorted(metadata.llm_usage.items()):
+        total = metadata.llm_usage_total.get(model, usage)
         rows.append(
             {
-                "item": f"LLM {model}",
+                "item": f"LLM {model}: requests (this attempt)",
                 "value": usage.get("requests", 0),
-                "detail": f"prompt tokens {usage.get('prompt_tokens', 0)}, "
-                f"completion tokens {usage.get('completion_tokens', 0)}",
+                "detail": f"total {total.get('requests', 0)} over every attempt; tokens this "
+                f"attempt: prompt {usage.get('prompt_tokens', 0)}, "
+                f"completion {usage.get('completion_tokens', 0)}",
             }
         )
     rows.append({"item": "duration (s)", "value": round(metadata.duration, 2), "detail": ""})

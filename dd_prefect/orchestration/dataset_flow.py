@@ -38,7 +38,6 @@ from dd_prefect.config.seeds import seed_files_digest
 from dd_prefect.config.stage import check_name, count_problem
 from dd_prefect.engine.concurrently import run_concurrently
 from dd_prefect.engine.generator import DatasetGenerator
-from dd_prefect.engine.llm import LLMUsage
 from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
@@ -50,6 +49,7 @@ from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
 from dd_prefect.workflow.plan import effective_mode, plan_dataset
 from dd_prefect.workflow.results import DatasetCreationResults
 from dd_prefect.workflow.resume import ResumeMode
+from dd_prefect.workflow.usage import added, snapshot, spent_since
 
 ProgressCallback = Callable[[int, int, int], None]
 """``on_progress(row groups done, row groups in all, records so far)``."""
@@ -164,7 +164,14 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     )
 
     models = run.generator.models
-    usage_before = {k: u.as_dict() for k, u in models.usage.items()}
+    usage_before = snapshot(models.usage)
+    model_keys = [models.limiter_key(a) for a in run.generator.config.model_aliases()]
+
+    def account() -> None:  # this attempt's spend, and the total across attempts
+        metadata.llm_usage = spent_since(usage_before, models.usage, model_keys)
+        earlier = previous.llm_usage_total if previous is not None else {}
+        metadata.llm_usage_total = added(earlier, metadata.llm_usage)
+
     records: dict[int, RowGroupRecord] = {}
     progress = Progress(run.name, len(groups))
     await progress.start()
@@ -204,6 +211,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         metadata.status = "failed"
         metadata.error = f"{type(exc).__name__}: {exc}"
         metadata.duration = time.perf_counter() - began
+        account()
         layout.write_metadata(metadata)
         if isinstance(exc, Exception):  # not on Ctrl-C: then Crashed is what happened
             await _crashed_to_cancelled()
@@ -223,7 +231,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         )
     metadata.status = "completed"
     metadata.duration = time.perf_counter() - began
-    metadata.llm_usage = _usage_delta(usage_before, models.usage)
+    account()
     metadata.column_stats = _merged_stats(records.values(), metadata.actual_records)
     layout.write_metadata(metadata)
     await publish_summary(metadata)
@@ -383,17 +391,3 @@ def _merged_stats(records: Iterable[RowGroupRecord], total: int) -> dict[str, di
                 columns.append(column)
             nulls[column] += count
     return {c: {"nulls": nulls[c], "non_null": total - nulls[c]} for c in columns}
-
-
-def _usage_delta(
-    before: dict[str, dict[str, Any]], after: dict[str, LLMUsage]
-) -> dict[str, dict[str, Any]]:
-    delta = {}
-    for key, usage in after.items():
-        now = usage.as_dict()
-        prev = before.get(key, {})
-        delta[key] = {
-            k: now[k] - prev.get(k, 0)
-            for k in ("requests", "prompt_tokens", "completion_tokens", "retries")
-        }
-    return delta

@@ -52,7 +52,8 @@ class DatasetMetadata(BaseModel):
     column_stats: dict[str, dict[str, Any]] = Field(default_factory=dict)
     dropped_rows: int = 0
     errors: dict[str, int] = Field(default_factory=dict)
-    llm_usage: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    llm_usage: dict[str, dict[str, Any]] = Field(default_factory=dict)  # the last attempt
+    llm_usage_total: dict[str, dict[str, Any]] = Field(default_factory=dict)  # every attempt
     started_at: float = Field(default_factory=time.time)
     duration: float = 0.0
     error: str | None = None

@@ -134,6 +134,10 @@ async def test_prefect_retry_reuses_finished_row_groups(
     # Row groups 0 and 1 finished before the failure and were reused by the retry;
     # row group 2 was generated twice.
     assert mock_llm.stats()["requests"] == 60 + 20
+    # Usage: this attempt's spend, and every attempt's (nothing reused is counted twice).
+    ((key, this_attempt),) = results.metadata.llm_usage.items()
+    assert this_attempt["requests"] == 20
+    assert results.metadata.llm_usage_total[key]["requests"] == 60 + 20
 
 
 @pytest.mark.e2e

@@ -108,7 +108,8 @@ async def test_create_run_in_prefect_and_no_key_anywhere(
         for column in ("topic", "n", "question", "answer"):
             assert rows[f"column {column}"]["value"] == 30
         assert rows["records"]["value"] == 30
-        assert rows["LLM mock/mock-model"]["value"] == 60
+        usage = rows["LLM mock/mock-model: requests (this attempt)"]
+        assert usage["value"] == 60 and usage["detail"].startswith("total 60 over every attempt")
 
         logs = await client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]))
