@@ -2,11 +2,16 @@
 
 The limiter dispenses request slots locally. Its ceiling is its *budget*: by default the
 model's `max_parallel_requests`; the orchestration layer can lease a share of a global
-concurrency limit and hand it over with :meth:`AIMDLimiter.set_budget`. Within the budget
-the window shrinks by half on a 429 (multiplicative decrease, at most once per window of
-requests, so one burst of 429s is one signal), grows by one after a streak of successes as
-long as the window (additive increase), and pauses new requests until a Retry-After has
-passed (cooldown).
+concurrency limit and hand it over with :meth:`AIMDLimiter.set_budget`, again whenever the
+share grows or shrinks (to give slots back it lowers the budget, then awaits
+:meth:`AIMDLimiter.wait_in_flight`). Within the budget the window shrinks by half on a 429
+(multiplicative decrease, at most once per window of requests, so one burst of 429s is one
+signal), grows by one after a streak of successes as long as the window (additive
+increase), and pauses new requests until a Retry-After has passed (cooldown).
+
+Below the limiter, :func:`plan`: where a process's share of a limit that several processes
+use goes next (grow into free slots, or give back to a fair share while another process
+waits), free of Prefect so it is tested on its own.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 
 class AIMDLimiter:
@@ -37,6 +43,7 @@ class AIMDLimiter:
         self._seq = 0  # number of slots handed out so far
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._woken = 0  # waiters woken for a free slot that have not run yet
+        self._drains: list[tuple[int, asyncio.Future[None]]] = []  # see wait_in_flight
         self.stats = {
             "acquired": 0,
             "rate_limited": 0,
@@ -74,6 +81,19 @@ class AIMDLimiter:
         self._window = max(1.0, min(self._window, float(self._budget)))
         self._slow_start_until = min(self._slow_start_until, float(self._budget))
         self._wake()
+
+    async def wait_in_flight(self, at_most: int) -> None:
+        """Return once at most `at_most` slots are held (e.g. before handing leased slots
+        back after :meth:`set_budget` lowered the ceiling; a held release counts as held)."""
+        while self._in_flight > at_most:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (at_most, fut)
+            self._drains.append(entry)
+            try:
+                await fut
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._drains.remove(entry)
 
     async def acquire(self) -> int:
         """Wait for a slot; returns a ticket to pass to :meth:`on_rate_limited`.
@@ -131,6 +151,9 @@ class AIMDLimiter:
                 loop.call_later(hold, self.release)
                 return
         self._in_flight -= 1
+        for at_most, fut in self._drains:
+            if self._in_flight <= at_most and not fut.done():
+                fut.set_result(None)
         self._wake()
 
     def on_success(self) -> None:
@@ -187,3 +210,71 @@ class AIMDLimiter:
                 fut.set_result(None)
                 self._woken += 1
                 free -= 1
+
+
+# -- a process's share of a limit shared with other processes --------------------------
+
+MAX_BLOCKS = 8  # leases per limit a process holds at most (each costs a renewal)
+
+
+def block_size(limit: int) -> int:
+    """Slots per lease: one up to a limit of MAX_BLOCKS, so shares shrink slot by slot."""
+    return max(1, -(-limit // MAX_BLOCKS))
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One look at a limit and its counters."""
+
+    limit: int
+    active: int  # slots held by all processes, this one included
+    processes: int  # processes holding or waiting for slots, this one included
+    waiting: int  # processes short of their fair share, this one excluded
+
+    @property
+    def fair(self) -> int:
+        """Each process's fair share (at least one slot)."""
+        return max(1, self.limit // max(1, self.processes))
+
+    @property
+    def free(self) -> int:
+        return max(0, self.limit - self.active)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to do with a share: lease `grow` more slots, or give back down to `keep`
+    (whole blocks, never below `keep`) and, if still above `most`, further."""
+
+    grow: int = 0
+    keep: int | None = None
+    most: int | None = None
+
+
+def plan(held: int, want: int, seen: Seen, block: int) -> Step:
+    """Where a share of `held` slots (wanting `want`) goes next.
+
+    - Above what it wants (the limit was lowered): down to it.
+    - Another process waits and this one holds more than the fair share: give back whole
+      blocks, keeping at least ``fair - block + 1`` (exactly the fair share with blocks of
+      one slot), so the giver is never short itself.
+    - Free slots and short of `want`: lease them, up to `want` when nobody waits, else up to
+      the fair share (the rest is left to those waiting).
+    """
+    want = max(1, min(want, seen.limit))
+    if held > want:
+        return Step(keep=want, most=want)
+    fair = seen.fair
+    if seen.waiting > 0 and held > fair:
+        return Step(keep=max(1, fair - min(block, fair) + 1))
+    if held < want and seen.free > 0:
+        cap = want if seen.waiting == 0 else max(held, min(want, fair))
+        return Step(grow=min(cap - held, seen.free))
+    return Step()
+
+
+def short(held: int, want: int, seen: Seen, block: int) -> bool:
+    """Whether a share should count as waiting: nothing held, or at least a block short of
+    the fair share (or of `want`, if smaller)."""
+    wanted = min(max(1, min(want, seen.limit)), seen.fair)
+    return held == 0 or held <= wanted - min(block, wanted)

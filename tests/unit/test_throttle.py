@@ -359,3 +359,26 @@ async def test_invariants_under_churn():
     assert limiter.in_flight == 0 and limiter._woken == 0 and not limiter._waiters
     assert limiter.stats["max_in_flight"] <= 12
     await asyncio.wait_for(hold(limiter, limiter.limit), 1)
+
+
+async def test_wait_in_flight_returns_once_enough_slots_are_back():
+    limiter = AIMDLimiter(4)
+    await hold(limiter, 4)
+    await limiter.wait_in_flight(4)  # already there
+    limiter.set_budget(2)  # a share given back: first no new requests beyond it...
+    waiting = asyncio.create_task(limiter.wait_in_flight(2))
+    await settle()
+    assert not waiting.done()
+    limiter.release()
+    await settle()
+    assert not waiting.done()
+    limiter.release(hold=0.05)  # a held slot counts until it is really released
+    await settle()
+    assert not waiting.done()
+    await asyncio.wait_for(waiting, 1)  # ...then the slots can go
+    assert limiter.in_flight == 2
+    cancelled = asyncio.create_task(limiter.wait_in_flight(0))
+    await settle()
+    cancelled.cancel()
+    await settle()
+    assert limiter._drains == []
