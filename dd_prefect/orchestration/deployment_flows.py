@@ -15,12 +15,15 @@ from typing import Any
 from prefect import flow
 from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
+from pydantic import Field
 
+from dd_prefect.config.seeds import LocalFileSeedSource, SeedConfig
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.orchestration.runtime import flow_attempt
 from dd_prefect.orchestration.settings import Settings
 from dd_prefect.orchestration.spec_runner import run_spec, spec_runtime
+from dd_prefect.workflow.layout import seed_pattern
 from dd_prefect.workflow.plan import effective_mode
 from dd_prefect.workflow.results import CompositeWorkflowResults
 from dd_prefect.workflow.resume import ResumeMode
@@ -51,11 +54,23 @@ async def run_workflow_spec(
     resume: ResumeMode = ResumeMode.IF_POSSIBLE,
     artifact_path: str = "artifacts",
     dated: bool = False,
+    seed_path: str | None = Field(
+        default=None,
+        description=(
+            "Seed the first stage (or a dataset spec) from this path instead of its own "
+            "seed: a directory of parquet files (read as <dir>/*.parquet) or one parquet, "
+            "csv or jsonl file; the seed's sampling and selection strategies are kept. A "
+            "deployment trigger passes a finished workflow's output here as "
+            "'{{ event.payload.output_path }}'."
+        ),
+    ),
 ) -> dict[str, Any]:
     """Run a workflow (or single dataset) spec: `spec` if given, else the file `spec_path`.
 
     With `dated`, output goes to ``<name>-<scheduled date>``: each scheduled run gets its
     own directory, and a second run for the same date resumes it instead of duplicating.
+    With `seed_path`, the first stage reads that output instead of its own seed (keeping
+    its sampling and selection strategies).
     """
     logger = get_run_logger()
     loaded: WorkflowSpec | DatasetSpec
@@ -66,6 +81,8 @@ async def run_workflow_spec(
         loaded = load_spec(Path(spec_path))
     else:
         raise ConfigValidationError.of("give spec_path or spec")
+    if seed_path:
+        loaded = seeded_from(loaded, seed_path)
     name = f"{loaded.name}-{run_date().isoformat()}" if dated else loaded.name
     mode = effective_mode(ResumeMode.parse(resume), flow_attempt())
     logger.info("running '%s' (resume=%s) into %s", name, mode.value, artifact_path)
@@ -82,3 +99,25 @@ async def run_workflow_spec(
         "path": str(results.base_dataset_path),
         "records": results.count_records(),
     }
+
+
+def seeded_from(spec: WorkflowSpec | DatasetSpec, seed_path: str) -> WorkflowSpec | DatasetSpec:
+    """`spec` with its first stage's (a dataset spec's) seed source replaced by `seed_path`
+    (a directory's ``*.parquet``, or one file); the seed's strategies are kept. The result
+    is validated against the new seed's columns."""
+    source = LocalFileSeedSource(path=str(seed_pattern(Path(seed_path).expanduser())))
+    config = spec.stages[0].config if isinstance(spec, WorkflowSpec) else spec.config
+    seed = (
+        config.seed_config.model_copy(update={"source": source})
+        if config.seed_config is not None
+        else SeedConfig(source=source)
+    )
+    config = config.model_copy(update={"seed_config": seed})
+    seeded: WorkflowSpec | DatasetSpec
+    if isinstance(spec, WorkflowSpec):
+        first = spec.stages[0].model_copy(update={"config": config})
+        seeded = spec.model_copy(update={"stages": [first, *spec.stages[1:]]})
+    else:
+        seeded = spec.model_copy(update={"config": config})
+    seeded.validate_spec()
+    return seeded

@@ -31,6 +31,7 @@ from dd_prefect.errors import (
     DataDesignerError,
     WorkflowError,
 )
+from dd_prefect.orchestration.events import stage_finished, workflow_finished
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.review import review_gate
 from dd_prefect.orchestration.runtime import Runtime, flow_attempt, warn
@@ -153,7 +154,12 @@ async def workflow_flow(
     plan = current(WorkflowPlan)
     if attempt > 1:
         plan = run.plan(runtime, effective_mode(run.resume, attempt))
-    run.results = await _execute(plan, run, runtime)
+    try:
+        run.results = await _execute(plan, run, runtime)
+    except BaseException as exc:
+        workflow_finished(run.name, run.layout.dir, error=exc)
+        raise
+    workflow_finished(run.name, run.layout.dir, run.results)
     return {name: result.status for name, result in run.results.items()}
 
 
@@ -228,6 +234,7 @@ class _Executor:
             self.save()
             self.statuses[stage.name] = entry.status
             self.results[stage.name] = SkippedStageResult(stage.name, skipped)
+            stage_finished(self.run.name, self.layout.dir, entry, reason=skipped)
             return
         if sp.action is Action.REUSE:
             assert before is not None and sp.fingerprint is not None
@@ -269,6 +276,10 @@ class _Executor:
                 handed,
                 handoff_fingerprint(fingerprint, content_digest(handed)),
             )
+        reused = sp.action is Action.REUSE
+        stage_finished(
+            self.run.name, self.layout.dir, entry, output=override or output, reused=reused
+        )
 
     async def _generate(
         self, sp: StagePlan, entry: StageMetadata, registry: ModelRegistry
@@ -326,6 +337,7 @@ class _Executor:
             entry.error = f"{type(exc).__name__}: {exc}"
             entry.duration = time.perf_counter() - began
             self.save()
+            stage_finished(self.run.name, layout.dir, entry)
             named = naming_stage(exc, stage.name)
             if named is exc:
                 raise
@@ -342,6 +354,7 @@ class _Executor:
             entry.status = "failed"
             entry.error = "produced an empty output"
             self.save()
+            stage_finished(self.run.name, layout.dir, entry)
             raise WorkflowError(
                 f"stage '{stage.name}' produced an empty output (set allow_empty=True to let "
                 "the workflow stop there instead)"
