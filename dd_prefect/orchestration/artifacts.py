@@ -1,9 +1,13 @@
-"""Prefect artifacts: a progress bar while row groups finish, a summary table at the end."""
+"""Prefect artifacts: a progress bar while row groups finish, a summary table at the end,
+and a workflow's table of stages on the run the user opened."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +16,12 @@ from prefect.artifacts import (
     acreate_table_artifact,
     aupdate_progress_artifact,
 )
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
+from prefect.context import FlowRunContext
 
-from dd_prefect.workflow.metadata import DatasetMetadata
+from dd_prefect.workflow.layout import DatasetLayout, WorkflowLayout
+from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
 
 
 def artifact_key(name: str, suffix: str) -> str:
@@ -98,3 +106,85 @@ async def publish_summary(metadata: DatasetMetadata) -> None:
         key=artifact_key(metadata.dataset_name, "summary"),
         description=f"Dataset '{metadata.dataset_name}': columns, errors, LLM usage, duration",
     )
+
+
+class WorkflowBoard:
+    """The workflow's table artifact on the run the user opened (the root flow run: the
+    deployment's run, or the workflow's own): one row per stage with its status, upstreams,
+    records, duration, LLM requests and tokens (this attempt, and in total) and output path,
+    updated as stages finish. At the end, a markdown artifact points at the final output."""
+
+    def __init__(self, name: str, layout: WorkflowLayout) -> None:
+        self.name = name
+        self.layout = layout
+        self._id: UUID | None = None
+        self._root: UUID | None = None
+
+    async def publish(self, metadata: WorkflowMetadata) -> None:
+        """Create or update the table (never fails the run: it only shows it)."""
+        with contextlib.suppress(Exception):
+            async with get_client() as client:
+                rows = json.dumps([self._row(stage) for stage in metadata.stages])
+                if self._id is not None:
+                    await client.update_artifact(self._id, ArtifactUpdate(data=rows))
+                    return
+                self._root = await root_flow_run(client)
+                artifact = await client.create_artifact(
+                    ArtifactCreate(
+                        key=artifact_key(self.name, "workflow"),
+                        type="table",
+                        data=rows,
+                        description=f"Workflow '{self.name}': its stages as they finish",
+                        flow_run_id=self._root,
+                    )
+                )
+                self._id = artifact.id
+
+    async def point_at(self, stage: str, output: Path, records: int) -> None:
+        """The markdown artifact naming the final output."""
+        with contextlib.suppress(Exception):
+            async with get_client() as client:
+                await client.create_artifact(
+                    ArtifactCreate(
+                        key=artifact_key(self.name, "output"),
+                        type="markdown",
+                        data=f"**Workflow `{self.name}`**: {records} records from stage "
+                        f"`{stage}`\n\n`{output}`",
+                        description=f"Where workflow '{self.name}' wrote its dataset",
+                        flow_run_id=self._root or await root_flow_run(client),
+                    )
+                )
+
+    def _row(self, stage: StageMetadata) -> dict[str, Any]:
+        usage: dict[str, Any] = {}
+        stage_dir = self.layout.abs(stage.stage_dir)
+        dataset = DatasetLayout(stage_dir).read_metadata() if stage_dir else None
+        if dataset is not None:
+            for model, spent in dataset.llm_usage.items():
+                total = dataset.llm_usage_total.get(model, spent)
+                usage[model] = (
+                    f"{spent.get('requests', 0)} requests, "
+                    f"{spent.get('prompt_tokens', 0) + spent.get('completion_tokens', 0)} "
+                    f"tokens (total {total.get('requests', 0)} requests)"
+                )
+        return {
+            "stage": stage.name,
+            "status": stage.status,
+            "upstreams": ", ".join(stage.depends_on) or "-",
+            "records": stage.actual_records,
+            "duration (s)": round(stage.duration, 1) if stage.duration is not None else None,
+            "LLM usage (this attempt)": "; ".join(f"{m}: {u}" for m, u in usage.items()) or "-",
+            "output": str(self.layout.abs(stage.output_path)) if stage.output_path else "-",
+        }
+
+
+async def root_flow_run(client: PrefectClient) -> UUID | None:
+    """The flow run at the top of the current one's parents (itself when it has none)."""
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context is not None else None
+    while flow_run is not None and flow_run.parent_task_run_id is not None:
+        parent = await client.read_task_run(flow_run.parent_task_run_id)
+        if parent.flow_run_id is None:
+            break
+        flow_run = await client.read_flow_run(parent.flow_run_id)
+    return flow_run.id if flow_run is not None else None

@@ -3,18 +3,51 @@ approves it, or gives an override path for its output, in the Prefect UI."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate
+from prefect.context import FlowRunContext
 from prefect.flow_runs import apause_flow_run
 from prefect.logging import get_run_logger
+from prefect.settings import get_current_settings
 from pydantic import BaseModel, Field
 
 from dd_prefect.config.stage import Stage
 from dd_prefect.errors import WorkflowError
+from dd_prefect.orchestration.artifacts import artifact_key, root_flow_run
 from dd_prefect.orchestration.settings import Settings
 from dd_prefect.workflow.layout import require_parquet
 from dd_prefect.workflow.metadata import StageMetadata
+
+
+async def point_to_review(stage: str) -> None:
+    """A markdown artifact on the run the user opened (a deployment's run shows Running
+    while its workflow subflow is paused) linking to the paused run to resume."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    paused = context.flow_run
+    ui = get_current_settings().ui_url
+    where = f"[{paused.name}]({ui}/runs/flow-run/{paused.id})" if ui else f"`{paused.id}`"
+    with contextlib.suppress(Exception):
+        async with get_client() as client:
+            root = await root_flow_run(client)
+            if root is None or root == paused.id:
+                return  # the user's own run is the paused one: its Resume button is there
+            await client.create_artifact(
+                ArtifactCreate(
+                    key=artifact_key(f"review-{stage}", "waiting"),
+                    type="markdown",
+                    data=f"**Stage `{stage}` is waiting for review.** Open the paused run "
+                    f"{where} and click **Resume** to approve it, reject it, or give an "
+                    "override_path for its output.",
+                    description=f"Stage '{stage}' waits for review",
+                    flow_run_id=root,
+                )
+            )
 
 
 class ReviewDecision(BaseModel):
@@ -46,6 +79,7 @@ async def review_gate(
         "it, or give an override_path for its output",
         stage.name,
     )
+    await point_to_review(stage.name)
     settings = Settings()  # read now, so a process (or test) can change them after import
     decision = await apause_flow_run(
         wait_for_input=ReviewDecision,

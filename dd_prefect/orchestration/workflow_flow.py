@@ -31,6 +31,7 @@ from dd_prefect.errors import (
     DataDesignerError,
     WorkflowError,
 )
+from dd_prefect.orchestration.artifacts import WorkflowBoard
 from dd_prefect.orchestration.events import stage_finished, workflow_finished
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.review import review_gate
@@ -183,9 +184,17 @@ async def _execute(
         if plan.fresh and layout.dir.exists():
             shutil.rmtree(layout.dir)
         layout.dir.mkdir(parents=True, exist_ok=True)
+        board = WorkflowBoard(run.name, layout)
         for sp in plan.stages:
-            await executor.stage(sp, registry)
-    return CompositeWorkflowResults(run.name, layout.dir, executor.results)
+            try:
+                await executor.stage(sp, registry)
+            finally:  # the run's stage table in the UI, as each stage ends
+                await board.publish(executor.metadata)
+    results = CompositeWorkflowResults(run.name, layout.dir, executor.results)
+    final = results[plan.stages[-1].name]
+    if isinstance(final, StageResult):
+        await board.point_at(final.name, final.output_path, final.actual_records)
+    return results
 
 
 class _Executor:

@@ -176,3 +176,28 @@ async def test_row_groups_stopped_by_a_failed_sibling_read_cancelled(
     states = {t.name: t.state.name for t in task_runs if t.state is not None}
     assert states["row-group-0"] == "Failed"
     assert {states[f"row-group-{i}"] for i in (1, 2, 3)} == {"Cancelled"}
+
+
+async def test_workflow_run_shows_its_stages_and_output_on_the_run(
+    prefect_server, mock_llm, tmp_path
+):
+    from tests.integration.workflow_callbacks import make_designer, three_stage
+
+    name = f"board-{uuid.uuid4().hex[:8]}"
+    results = await three_stage(make_designer(tmp_path, mock_llm.url), name).arun()
+    async with get_client() as client:
+        (flow_run,) = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        )
+    by_key = {a.key: a for a in artifacts}
+    table = json.loads(by_key[f"{name}-workflow"].data)
+    assert [(r["stage"], r["status"], r["upstreams"], r["records"]) for r in table] == [
+        ("topics", "completed", "-", 6),
+        ("answers", "completed", "topics", 6),
+        ("reviews", "completed", "answers", 6),
+    ]
+    assert all("mock/mock-model: 6 requests" in r["LLM usage (this attempt)"] for r in table)
+    assert str(results.get_stage_output_path("reviews")) in by_key[f"{name}-output"].data
