@@ -8,6 +8,7 @@ run reuses completed stages and row groups, so nothing is paid for twice.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from prefect.context import FlowRunContext
 from prefect.logging import get_run_logger
 from pydantic import Field
 
+from dd_prefect.config.io import load_file
 from dd_prefect.config.seeds import LocalFileSeedSource, SeedConfig
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.errors import ConfigValidationError
@@ -42,8 +44,29 @@ def run_date() -> date:
     return date.today()
 
 
+def run_name() -> str:
+    """A run's name: the spec's name and the scheduled date (``demo-reviews-2026-11-30``),
+    instead of Prefect's random one."""
+    from prefect.runtime import flow_run
+
+    return spec_run_name(flow_run.parameters)
+
+
+def spec_run_name(parameters: dict[str, Any]) -> str:
+    """``<spec name>-<scheduled date>`` for the run form's `parameters`."""
+    name = "dd-prefect-run"
+    with contextlib.suppress(Exception):
+        given = parameters.get("spec")
+        if given is not None:
+            name = given.name if isinstance(given, WorkflowSpec) else str(given["name"])
+        elif parameters.get("spec_path"):
+            name = str(load_file(Path(parameters["spec_path"]))["name"])
+    return f"{name}-{run_date().isoformat()}"
+
+
 @flow(
     name="dd-prefect-run-spec",
+    flow_run_name=run_name,
     retries=FLOW_RETRIES,
     retry_delay_seconds=FLOW_RETRY_DELAY,
     persist_result=False,
@@ -67,10 +90,18 @@ async def run_workflow_spec(
 ) -> dict[str, Any]:
     """Run a workflow (or single dataset) spec: `spec` if given, else the file `spec_path`.
 
-    With `dated`, output goes to ``<name>-<scheduled date>``: each scheduled run gets its
-    own directory, and a second run for the same date resumes it instead of duplicating.
-    With `seed_path`, the first stage reads that output instead of its own seed (keeping
-    its sampling and selection strategies).
+    Args:
+        spec_path: A workflow or dataset spec file (YAML or JSON), relative to where the
+            worker runs the flow (the project directory). Ignored when `spec` is given.
+        spec: A whole workflow spec, typed in the form; overrides `spec_path`.
+        resume: What to do with an earlier run of the same name. if_possible (default):
+            reuse finished stages and row groups, generate the rest. never: start clean.
+            always: like if_possible, but fail instead of starting anything fresh.
+        artifact_path: The directory the dataset or workflow is written under (every
+            worker of the pool must see it, e.g. a shared filesystem).
+        dated: Write to <name>-<scheduled date>, so each scheduled run gets its own
+            directory and a second run for the same date resumes it.
+        seed_path: Seed the first stage from this path instead of its own seed.
     """
     logger = get_run_logger()
     loaded: WorkflowSpec | DatasetSpec
