@@ -3,6 +3,7 @@
     dd-prefect run SPEC.yaml [--artifact-path DIR] [--resume never|if_possible|always] [-n N]
     dd-prefect validate SPEC.yaml
     dd-prefect preview SPEC.yaml [-n N] [--stage NAME]
+    dd-prefect setup [--within SECONDS]   (on PREFECT_API_URL: crash runs whose heartbeats stop)
     dd-prefect mock-llm [--port P] [--latency S] ...   (the bundled mock LLM server)
 
 SPEC is a workflow spec (``stages:``), a dataset spec (``config:``) or a plain config.
@@ -135,6 +136,24 @@ def _parser() -> argparse.ArgumentParser:
         "--stage", default=None, help="the workflow stage to preview (default: the first)"
     )
 
+    setup = sub.add_parser(
+        "setup",
+        help="create or update dd-prefect's automations on the Prefect server",
+        description="On the server PREFECT_API_URL names, create (or update, by name) the "
+        "automation that marks a dd-prefect flow run Crashed when its heartbeats stop (its "
+        "process died, e.g. a killed worker), so the run can be retried. Safe to run again: "
+        "there is always exactly one. Flow-run processes must heartbeat more often than "
+        "--within: prefect.yaml sets PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30 for deployments.",
+    )
+    setup.add_argument(
+        "--within",
+        type=_count,
+        default=90,
+        metavar="SECONDS",
+        help="how long after a run's last heartbeat it is marked Crashed (default: 90, "
+        "3 heartbeats; at least 60)",
+    )
+
     sub.add_parser("mock-llm", help="serve the bundled mock LLM server", add_help=False)
     return parser
 
@@ -156,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             return _validate(args)
         if args.command == "preview":
             return _preview(args)
+        if args.command == "setup":
+            return _setup(args)
         return _run(args)
     except ConfigValidationError as exc:
         _error("; ".join(str(issue) for issue in exc.issues))
@@ -260,6 +281,31 @@ def _preview(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}")
     print(f"{len(frame)} record(s); errors: {errors or 'none'}")
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> int:
+    from prefect.settings import get_current_settings
+
+    from dd_prefect.orchestration.automations import crash_automation, ensure_automation
+
+    api_url = get_current_settings().api.url
+    if not api_url:
+        raise BadInput(
+            "PREFECT_API_URL is not set: setup configures a running Prefect server "
+            "(e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api)"
+        )
+    try:
+        automation = crash_automation(args.within)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    outcome = ensure_automation(automation)
+    removed = f"; removed {outcome.removed} duplicate(s)" if outcome.removed else ""
+    print(
+        f"{outcome.action} automation '{automation.name}' (id {outcome.automation_id}) on "
+        f"{api_url}: a dd-prefect flow run with no heartbeat for {args.within} s is marked "
+        f"Crashed{removed}"
+    )
     return 0
 
 

@@ -98,18 +98,24 @@ class DeployedProject:
         self.server.start()
         self.prefect("work-pool", "create", POOL, "--type", "process")
         # The worker starts while the deployments are being created.
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
-            env=self.env,
-            cwd=ROOT,
-            stdout=open(self.worker_log, "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.start_worker()
         out = self.prefect("--no-prompt", "deploy", "--all")
         deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
         assert out.count("successfully created") == len(deployments), out
         return self
+
+    def start_worker(self) -> subprocess.Popen:
+        """A `prefect worker start` on the pool (in a session of its own), logging to
+        `worker_log` (appended to: a later worker's lines follow an earlier one's)."""
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
+            env=self.env,
+            cwd=ROOT,
+            stdout=open(self.worker_log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self.worker
 
     def stop(self) -> None:
         if self.worker is not None:
