@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -310,6 +309,7 @@ def _setup(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dd_prefect import console
     from dd_prefect.orchestration import spec_runner
     from dd_prefect.orchestration.ephemeral import tie_ephemeral_server
     from dd_prefect.orchestration.runtime import quiet_prefect_exit, run_sync
@@ -322,83 +322,15 @@ def _run(args: argparse.Namespace) -> int:
     # process, even one killed with SIGKILL.
     tie_ephemeral_server()
     runtime.wait_for_lock = args.wait
-    _show_warnings()
-    with quiet_prefect_exit(), _ProgressBar() as bar:
+    console.show_warnings()
+    with quiet_prefect_exit(), console.ProgressBar() as bar:
         results = run_sync(spec_runner.run_spec(spec, runtime, args.resume, on_progress=bar.update))
         bar.close()
         if isinstance(results, CompositeWorkflowResults):
-            _print_workflow_summary(results)
+            console.print_workflow_summary(results)
         else:
-            _print_dataset_summary(results)
+            console.print_dataset_summary(results)
     return 0
-
-
-class _WarningLines(logging.Handler):
-    """Warnings dd_prefect logs (in a flow run's log or on its own logger), as one
-    ``dd-prefect: warning: ...`` line each on stderr, whatever Prefect's console shows."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        ours = record.name.startswith("dd_prefect") or "/dd_prefect/" in record.pathname
-        if record.levelno == logging.WARNING and ours:
-            line = " ".join(record.getMessage().split())
-            print(f"dd-prefect: warning: {line}", file=sys.stderr)
-
-
-def _show_warnings() -> None:
-    """Print dd_prefect's warnings on the console (Prefect's console handler is quiet)."""
-    handler = _WarningLines()
-    for name in ("dd_prefect", "prefect.flow_runs", "prefect.task_runs"):
-        logging.getLogger(name).addHandler(handler)
-
-
-class _ProgressBar:
-    """A rich progress bar over row groups (one task per dataset or stage)."""
-
-    def __enter__(self) -> _ProgressBar:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("row groups · {task.fields[records]} records"),
-            transient=False,
-        )
-        self._progress.start()
-        self._tasks: dict[str, Any] = {}
-        return self
-
-    def update(self, done: int, total: int, records: int, label: str = "generating") -> None:
-        if label not in self._tasks:
-            self._tasks[label] = self._progress.add_task(label, total=total, records=0)
-        self._progress.update(self._tasks[label], completed=done, total=total, records=records)
-
-    def close(self) -> None:
-        self._progress.stop()
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-
-def _print_dataset_summary(results: Any) -> None:
-    meta = results.metadata
-    print(
-        f"dataset '{meta.dataset_name}': {meta.actual_records} of {meta.target_records} "
-        f"records in {meta.duration:.1f}s -> {results.base_dataset_path}"
-    )
-    if meta.dropped_rows or meta.errors:
-        print(f"  dropped rows: {meta.dropped_rows}; errors: {meta.errors}")
-    for model, usage in meta.llm_usage.items():
-        print(
-            f"  {model}: {usage['requests']} requests, "
-            f"{usage['prompt_tokens'] + usage['completion_tokens']} tokens"
-        )
-
-
-def _print_workflow_summary(results: Any) -> None:
-    print(f"workflow '{results.name}' -> {results.workflow_dir}")
-    for name, stage in results.items():
-        print(f"  {name}: {stage.status}, {stage.actual_records} records")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
-from dd_prefect.orchestration.runtime import Runtime, flow_attempt, warn
+from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
 from dd_prefect.workflow.keys import dataset_key
 from dd_prefect.workflow.layout import DatasetLayout, file_sha256
 from dd_prefect.workflow.lock import run_lock
@@ -271,7 +271,7 @@ async def run_create_flow(run: DatasetRun, runtime: Runtime) -> DatasetCreationR
     that can't happen (ResumeMode.ALWAYS with nothing compatible) raises here, before a
     flow run starts: it is bad input, not a failed run.
     """
-    with run_lock(run.base_dir, wait=runtime.wait_for_lock):
+    with run_lock(run.base_dir, wait=runtime.wait_for_lock), heartbeats():
         run.keeps_earlier_rows(run.resume)
         with bind(run, runtime):
             flow = create_dataset_flow.with_options(

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -155,6 +156,24 @@ def uses_ephemeral_server() -> bool:
     from prefect.settings import get_current_settings
 
     return not get_current_settings().api.url
+
+
+HEARTBEAT_SECONDS = 30  # Prefect's minimum: a dead process's run is noticed soonest
+
+
+@contextlib.contextmanager
+def heartbeats() -> Iterator[None]:
+    """Flow runs started inside heartbeat every 30 s (Prefect's default is 180), unless
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` is set: the automation ``dd-prefect setup``
+    creates marks a run Crashed when its heartbeats stop, and must not take a live run
+    for dead."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: HEARTBEAT_SECONDS}):
+        yield
 
 
 def flow_attempt() -> int:

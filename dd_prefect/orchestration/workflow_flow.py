@@ -35,7 +35,7 @@ from dd_prefect.orchestration.artifacts import WorkflowBoard
 from dd_prefect.orchestration.events import stage_finished, workflow_finished
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.review import review_gate
-from dd_prefect.orchestration.runtime import Runtime, flow_attempt, warn
+from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
 from dd_prefect.orchestration.stage_flow import StageRun, stage_flow
 from dd_prefect.workflow.keys import handoff_fingerprint, own_seed_path, stage_rows_key
 from dd_prefect.workflow.layout import (
@@ -111,7 +111,7 @@ async def run_workflow(run: WorkflowRun, runtime: Runtime) -> CompositeWorkflowR
     for stage, path in run.overrides.items():
         require_parquet(path, f"stage '{stage}': output override")
     check_stages(run.stages, runtime, run.overrides)
-    with run_lock(run.layout.dir, wait=runtime.wait_for_lock):
+    with run_lock(run.layout.dir, wait=runtime.wait_for_lock), heartbeats():
         first_plan = run.plan(runtime, run.resume)
         with bind(run, runtime, first_plan):
             await workflow_flow(

@@ -71,3 +71,18 @@ async def test_handoff_reaches_tasks_started_inside_and_is_undone_after() -> Non
         assert await read() == 1
     with pytest.raises(RuntimeError, match="no _Thing is bound"):
         current(_Thing)
+
+
+def test_runs_heartbeat_often_enough_for_the_dead_worker_automation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.settings import get_current_settings
+
+    from dd_prefect.orchestration.runtime import HEARTBEAT_SECONDS, heartbeats
+
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    with heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency == HEARTBEAT_SECONDS == 30
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "120")  # the user's choice wins
+    with heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency != HEARTBEAT_SECONDS
