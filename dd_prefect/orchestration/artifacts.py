@@ -167,14 +167,15 @@ class WorkflowBoard:
                     f"{spent.get('prompt_tokens', 0) + spent.get('completion_tokens', 0)} "
                     f"tokens (total {total.get('requests', 0)} requests)"
                 )
+        # The UI renders cells as Markdown: "none" rather than "-" (an empty list item).
         return {
             "stage": stage.name,
             "status": stage.status,
-            "upstreams": ", ".join(stage.depends_on) or "-",
+            "upstreams": ", ".join(stage.depends_on) or "none",
             "records": stage.actual_records,
             "duration (s)": round(stage.duration, 1) if stage.duration is not None else None,
-            "LLM usage (this attempt)": "; ".join(f"{m}: {u}" for m, u in usage.items()) or "-",
-            "output": str(self.layout.abs(stage.output_path)) if stage.output_path else "-",
+            "output": str(self.layout.abs(stage.output_path)) if stage.output_path else "none",
+            "LLM usage (this attempt)": "; ".join(f"{m}: {u}" for m, u in usage.items()) or "none",
         }
 
 

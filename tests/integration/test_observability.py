@@ -195,7 +195,7 @@ async def test_workflow_run_shows_its_stages_and_output_on_the_run(
     by_key = {a.key: a for a in artifacts}
     table = json.loads(by_key[f"{name}-workflow"].data)
     assert [(r["stage"], r["status"], r["upstreams"], r["records"]) for r in table] == [
-        ("topics", "completed", "-", 6),
+        ("topics", "completed", "none", 6),
         ("answers", "completed", "topics", 6),
         ("reviews", "completed", "answers", 6),
     ]
