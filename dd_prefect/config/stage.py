@@ -99,6 +99,14 @@ def count_problem(value: object, what: str = "num_records") -> str | None:
     return None
 
 
+def strict_count(value: object) -> object:
+    """A before-validator for an optional count: None or a non-negative int (``true``,
+    ``1.5`` and ``"3"`` are refused, not read as 1, 1 and 3)."""
+    if value is not None and (problem := count_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
 def check_name(name: object, what: str) -> str:
     """`name`, or ConfigValidationError saying why it can't name a `what`."""
     if problem := name_problem(name, what):
@@ -194,12 +202,7 @@ class Stage(BaseModel):
             raise ValueError(name_problem(value))
         return value
 
-    @field_validator("num_records", mode="before")
-    @classmethod
-    def _count(cls, value: object) -> object:
-        if value is not None and (problem := count_problem(value)):
-            raise ValueError(problem)
-        return value
+    _count = field_validator("num_records", mode="before")(strict_count)
 
     @field_validator("output_processors", mode="before")
     @classmethod
@@ -315,4 +318,5 @@ __all__ = [
     "shown_issues",
     "shown_name",
     "stage_problems",
+    "strict_count",
 ]

@@ -21,10 +21,10 @@ from dd_prefect.config.models import ModelConfig, ModelProvider
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.stage import (
     Stage,
-    count_problem,
     name_problem,
     shown_issues,
     stage_problems,
+    strict_count,
 )
 from dd_prefect.config.stage_chain import chain_problems
 from dd_prefect.config.validation import validate_config
@@ -121,12 +121,7 @@ class DatasetSpec(BaseModel):
 
     _run_config = field_validator("run_config", mode="before")(_strict_run_config)
 
-    @field_validator("num_records", mode="before")
-    @classmethod
-    def _count(cls, value: object) -> object:
-        if value is not None and (problem := count_problem(value)):
-            raise ValueError(problem)
-        return value
+    _count = field_validator("num_records", mode="before")(strict_count)
 
     def validate_spec(self) -> None:
         """Raise ConfigValidationError listing every problem in the spec."""
