@@ -354,6 +354,35 @@ async def test_review_gate_pauses_until_approved(prefect_server, mock_llm, start
     assert again["answers"].status == "completed" and mock_llm.stats()["requests"] == 12
 
 
+async def test_a_deployment_run_points_to_its_paused_review(
+    prefect_server, mock_llm, start_run, tmp_path
+):
+    """A workflow inside a parent run (as a deployment runs it): the run the user opened
+    shows Running, so an artifact on it links to the paused workflow run to resume."""
+    from prefect import flow
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    workflow = review_workflow(tmp_path, mock_llm.url, "review-nested")
+
+    @flow(name="dd-prefect-test-parent", flow_run_name="parent-of-review")
+    async def parent() -> None:
+        await workflow.arun()
+
+    running = start_run(parent())
+    paused = await paused_run("review-nested", running)
+    async with get_client() as client:
+        (root,) = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["parent-of-review"]))
+        )
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[root.id]))
+        )
+    (pointer,) = [a for a in artifacts if a.key == "review-topics-waiting"]
+    assert str(paused.id) in pointer.data and "Resume" in pointer.data
+    await aresume_flow_run(paused.id, run_input={"approve": True})
+    await asyncio.wait_for(running, 60)
+
+
 async def test_review_override_seeds_the_next_stage(prefect_server, mock_llm, start_run, tmp_path):
     override = tmp_path / "reviewed.parquet"
     pd.DataFrame({"topic": ["tea", "juice", "tea"], "question": ["q1", "q2", "q3"]}).to_parquet(
