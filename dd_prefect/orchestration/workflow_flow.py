@@ -280,10 +280,11 @@ class _Executor:
         if sp.action is Action.REUSE and sp.handed is not None and sp.handoff is not None:
             self.handed[stage.name] = (sp.handed, sp.handoff)  # verified by the plan
         else:
-            handed = override or output
+            # The output was hashed as the stage ended: only an override is hashed here.
+            content = content_digest(override) if override else entry.output_digest
             self.handed[stage.name] = (
-                handed,
-                handoff_fingerprint(fingerprint, content_digest(handed)),
+                override or output,
+                handoff_fingerprint(fingerprint, content),
             )
         reused = sp.action is Action.REUSE
         stage_finished(

@@ -104,11 +104,12 @@ class DeployedProject:
         assert out.count("successfully created") == len(deployments), out
         return self
 
-    def start_worker(self) -> subprocess.Popen:
-        """A `prefect worker start` on the pool (in a session of its own), logging to
-        `worker_log` (appended to: a later worker's lines follow an earlier one's)."""
+    def start_worker(self, *options: str) -> subprocess.Popen:
+        """A `prefect worker start` on the pool (in a session of its own; `options` such
+        as ``--limit 1`` added), logging to `worker_log` (appended to: a later worker's
+        lines follow an earlier one's)."""
         self.worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, *options],
             env=self.env,
             cwd=ROOT,
             stdout=open(self.worker_log, "ab"),  # noqa: SIM115

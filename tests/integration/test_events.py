@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -308,14 +306,7 @@ class TriggeredProject(DeployedProject):
             "--no-prompt", "deploy", "--all", "--prefect-file", str(self.prefect_yaml)
         )
         assert out.count("successfully created") == 2, out
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL],
-            env=self.env,
-            cwd=ROOT,
-            stdout=open(self.worker_log, "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.start_worker()
         return self
 
     def runs_of(self, deployment: str) -> list[FlowRun]:

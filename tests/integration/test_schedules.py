@@ -9,8 +9,6 @@ scheduler creates and for a `prefect worker start` to take one to Completed.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from itertools import pairwise
@@ -137,14 +135,7 @@ class ScheduledProject(DeployedProject):
             self.deployment_id = client.read_deployment_by_name(
                 "dd-prefect-run-spec/every-few-seconds"
             ).id
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--limit", "1"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=open(self.worker_log, "wb"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.start_worker("--limit", "1")
         return self
 
     def server_log(self) -> str:

@@ -257,11 +257,10 @@ def test_run_n_overrides_a_dataset_specs_num_records(monkeypatch, tmp_path) -> N
 
 def preview_workflow(spec: Any, stage: str, num_records: int) -> Any:
     """Preview a workflow stage as `dd-prefect preview --stage` does (the library API)."""
-    from dd_prefect import CompositeWorkflow
-    from dd_prefect.orchestration.spec_runner import spec_runtime
+    from dd_prefect import DataDesigner
 
-    workflow = CompositeWorkflow.from_spec(spec_runtime(spec, "artifacts"), spec)
-    return workflow.preview(stage, num_records)
+    designer = DataDesigner(model_providers=spec.model_providers, run_config=spec.run_config)
+    return designer.workflow_from_spec(spec).preview(stage, num_records)
 
 
 def test_preview_later_stage_is_seeded_by_the_stages_before_it(tmp_path) -> None:
