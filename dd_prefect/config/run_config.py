@@ -32,6 +32,8 @@ class RunConfig(BaseModel):
       ``"error"`` fails the cell (kind ``null_value``, naming the column, the input and the
       row); ``"empty"`` prints nothing. Tests (``v is none``, ``v | default('-', true)``,
       ``{% if v %}``) see None either way.
+    - `max_parallel_stages`: stages of a workflow that run at once (independent branches
+      of its DAG).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -48,3 +50,4 @@ class RunConfig(BaseModel):
     max_template_output_chars: int = Field(default=1_000_000, ge=1)
     max_template_steps: int = Field(default=100_000, ge=1)
     template_null: Literal["error", "empty"] = "error"
+    max_parallel_stages: int = Field(default=4, ge=1)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
 from dd_prefect.config.callables import CALLABLE_PATH, callable_problem, load_callable
 from dd_prefect.config.errors import config_error_from
+from dd_prefect.config.join import JoinSpec
 from dd_prefect.config.processors import ProcessorConfig
 from dd_prefect.config.seeds import IndexRange, PartitionBlock, SamplingStrategy, SelectionStrategy
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
@@ -141,6 +142,9 @@ class Stage(BaseModel):
     - `output`: ``"final"`` or ``"processor:<name>"`` (a callback's path wins).
     - `allow_empty`: an empty output completes the stage and skips the ones after it.
     - `review`: pause after this stage until someone approves it in the Prefect UI.
+    - `depends_on`: the upstream stages (None: the stage before; ``[]``: a root stage).
+    - `join`: how several upstreams' outputs become this stage's input
+      (:class:`~dd_prefect.config.join.JoinSpec`); `join_version` versions a callable join.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -156,6 +160,9 @@ class Stage(BaseModel):
     sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
     selection_strategy: SelectionStrategy | None = None
     review: bool = False
+    depends_on: list[str] | None = None
+    join: JoinSpec | None = None
+    join_version: str | None = None
 
     @classmethod
     def of(
@@ -220,7 +227,16 @@ class Stage(BaseModel):
             f"on_success must be callable or look like 'pkg.module:function', got {value!r}"
         )
 
-    @field_validator("on_success_version", "output", mode="before")
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _upstreams(cls, value: object) -> object:
+        if value is None or (
+            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        ):
+            return None if value is None else list(value)
+        raise ValueError(f"depends_on must be a list of stage names, got {value!r}")
+
+    @field_validator("on_success_version", "join_version", "output", mode="before")
     @classmethod
     def _text(cls, value: object, info: Any) -> object:
         if value is not None and not isinstance(value, str):
@@ -304,6 +320,9 @@ def stage_problems(stage: Stage) -> list[ConfigIssue]:
         add(problem, "output")
     if isinstance(stage.on_success, str) and (problem := callable_problem(stage.on_success)):
         add(problem, "on_success")
+    join = stage.join
+    if join is not None and join.is_callable and (problem := callable_problem(join.mode)):
+        add(problem, "join")
     return issues
 
 

@@ -1,6 +1,7 @@
-"""Checks over a chain of stages: each stage's config against the columns its input has.
+"""Checks over a workflow's stages: the graph, and each stage's config against the
+columns its input has.
 
-Columns a stage receives from the stage before it are inferred statically where possible,
+Columns a stage receives from its upstream stages are inferred statically where possible,
 so a reference to a column no earlier stage produces is caught before anything runs;
 where an `on_success` callback makes the input unknowable, that check waits until the
 stage's real input exists.
@@ -18,6 +19,7 @@ from dd_prefect.config.processors import (
 )
 from dd_prefect.config.seeds import SamplingStrategy, read_seed_columns
 from dd_prefect.config.stage import Stage
+from dd_prefect.config.stage_dag import dag_problems, upstreams_of
 from dd_prefect.config.validation import OWN_SEED, validate_config
 from dd_prefect.errors import ConfigIssue
 
@@ -25,41 +27,49 @@ from dd_prefect.errors import ConfigIssue
 def chain_problems(
     stages: list[Stage], override_columns: dict[str, set[str]] | None = None
 ) -> list[ConfigIssue]:
-    """Check each stage's config against the columns its input will have.
+    """Check the stage graph (:func:`dag_problems`), then each stage's config against the
+    columns its input will have.
 
-    The first stage is checked against its own seed; each later one against the columns
-    the stage before it hands on, inferred statically (or `override_columns[stage]`, the
-    columns of a file replacing that stage's output).
-    Where they can't be known (an on_success callback), references wait for the real
-    input. A stage's output processors are checked against its main output's columns.
-    Also: the first stage needs num_records or a seed, and takes no sampling/selection
-    strategy (its own seed's apply); later ones have no seed.
+    A root stage (the first, or one with ``depends_on=[]``) is checked against its own
+    seed; each other one against the columns its upstreams hand on, joined as its `join`
+    says, inferred statically (or `override_columns[stage]`, the columns of a file
+    replacing that stage's output). Where they can't be known (an on_success callback, a
+    callable join), references wait for the real input. A stage's output processors are
+    checked against its main output's columns. Also: a root stage needs num_records or a
+    seed, and takes no sampling/selection strategy (its own seed's apply); other stages
+    have no seed.
     """
-    issues: list[ConfigIssue] = []
-    input_columns: set[str] | None = None
+    issues = dag_problems(stages)
+    if issues:  # the columns stages receive follow the graph: check it first
+        return issues
+    upstreams = upstreams_of(stages)
+    handed: dict[str, set[str] | None] = {}
     overrides = override_columns or {}
     for index, stage in enumerate(stages):
-        first = index == 0
-        if first and stage.config.seed_config is None and stage.num_records is None:
+        ups = upstreams[stage.name]
+        root = not ups
+        which = "the first stage" if index == 0 else "a root stage (depends_on=[])"
+        if root and stage.config.seed_config is None and stage.num_records is None:
             issues.append(
                 ConfigIssue(
-                    "the first stage needs num_records (it has no input to count)",
+                    f"{which} needs num_records (it has no input to count)",
                     stage=stage.name,
                     field="num_records",
                 )
             )
-        if not first and stage.config.seed_config is not None:
+        if not root and stage.config.seed_config is not None:
             issues.append(
                 ConfigIssue(
-                    "only the first stage may have its own seed dataset; later stages are "
-                    "seeded by the stage before them",
+                    "only the first stage (or a root stage, depends_on=[]) may have its own "
+                    "seed dataset; other stages are seeded by their upstream stages",
                     stage=stage.name,
                     field="config.seed_config",
                 )
             )
-        if first:
+        if root:
             issues += _first_stage_strategy_problems(stage)
-        seed_columns: Any = OWN_SEED if first else input_columns
+        input_columns = None if root else _joined_columns(stage, [handed[u] for u in ups])
+        seed_columns: Any = OWN_SEED if root else input_columns
         issues += validate_config(
             stage.config, seed_columns=seed_columns, stage=stage.name, raise_on_error=False
         )
@@ -70,10 +80,10 @@ def chain_problems(
                 output_processors=[],
                 output="final",
                 has_callback=False,
-                first=first,
+                first=root,
             )
             issues += output_processor_problems(stage, main_columns)
-        input_columns = (
+        handed[stage.name] = (
             overrides[stage.name]
             if stage.name in overrides
             else selected_output_columns(
@@ -82,14 +92,27 @@ def chain_problems(
                 output_processors=stage.output_processors,
                 output=stage.output,
                 has_callback=stage.on_success is not None,
-                first=first,
+                first=root,
             )
         )
     return issues
 
 
+def _joined_columns(stage: Stage, inputs: list[set[str] | None]) -> set[str] | None:
+    """The columns of a stage's input: its one upstream's, or the join of several (None
+    when any is unknown, or the join is user code)."""
+    if stage.join is None:
+        return inputs[0]
+    if stage.join.is_callable or any(columns is None for columns in inputs):
+        return None
+    joined = set().union(*(c for c in inputs if c is not None))
+    if stage.join.source_column is not None:
+        joined.add(stage.join.source_column)
+    return joined
+
+
 def _first_stage_strategy_problems(stage: Stage) -> list[ConfigIssue]:
-    """The first stage is seeded by its own seed config, never by the workflow: strategies
+    """A root stage is seeded by its own seed config, never by the workflow: strategies
     given to the stage itself would be silently ignored."""
     issues = []
     hint = (

@@ -1,21 +1,27 @@
-"""`CompositeWorkflow`: named stages, each seeded by the selected output of the one before.
+"""`CompositeWorkflow`: named stages, each seeded by the selected output of its upstream
+stages (by default the one before; ``depends_on`` makes a DAG).
 
 Create it with ``DataDesigner.compose_workflow(name)``; add stages, then ``run()``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
+from dd_prefect.config.join import JoinSpec
 from dd_prefect.config.processors import ProcessorConfig
+from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.seeds import IndexRange, PartitionBlock, SamplingStrategy
 from dd_prefect.config.stage import OnSuccess, Stage, check_name
+from dd_prefect.config.stage_dag import dag_problems
 from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.orchestration.preview import preview_workflow_stage
 from dd_prefect.orchestration.runtime import Runtime, run_sync
-from dd_prefect.orchestration.workflow_flow import WorkflowProgress, WorkflowRun, run_workflow
+from dd_prefect.orchestration.stage_executor import WorkflowProgress, WorkflowRun
+from dd_prefect.orchestration.workflow_flow import run_workflow
 from dd_prefect.workflow.layout import WorkflowLayout
 from dd_prefect.workflow.preview import StagePreview
 from dd_prefect.workflow.results import CompositeWorkflowResults
@@ -65,13 +71,19 @@ class CompositeWorkflow:
         sampling_strategy: SamplingStrategy | str = SamplingStrategy.ORDERED,
         selection_strategy: IndexRange | PartitionBlock | None = None,
         review: bool = False,
+        depends_on: list[str] | None = None,
+        join: JoinSpec | str | dict[str, str] | None = None,
+        join_version: str | None = None,
     ) -> CompositeWorkflow:
         """Append a stage (validated now, nothing written); returns the workflow.
 
         The arguments are :class:`~dd_prefect.config.Stage`'s fields (see there);
-        `on_success` is a callable or ``"pkg.module:function"``. The builder is
-        deep-copied. Raises ConfigValidationError listing every problem, each naming the
-        stage.
+        `on_success` is a callable or ``"pkg.module:function"``. `depends_on` names
+        stages added earlier (None: the stage before; ``[]``: a root stage); a stage with
+        several upstreams needs `join` (``"concat"``, ``"columns"``,
+        ``"pkg.module:function"`` or ``{"mode": "concat", "source_column": "_stage"}``).
+        The builder is deep-copied. Raises ConfigValidationError listing every problem,
+        each naming the stage.
         """
         stage = Stage.of(
             name,
@@ -85,6 +97,9 @@ class CompositeWorkflow:
             sampling_strategy=sampling_strategy,
             selection_strategy=selection_strategy,
             review=review,
+            depends_on=depends_on,
+            join=join,
+            join_version=join_version,
         )
         self._append(stage)
         return self
@@ -92,6 +107,9 @@ class CompositeWorkflow:
     def _append(self, stage: Stage) -> None:
         if any(s.name == stage.name for s in self._stages):
             raise ConfigValidationError.of("duplicate stage name", stage=stage.name)
+        issues = [i for i in dag_problems([*self._stages, stage]) if i.stage == stage.name]
+        if issues:
+            raise ConfigValidationError(issues)
         self._stages.append(stage)
 
     def run(
@@ -102,10 +120,18 @@ class CompositeWorkflow:
         stage_output_overrides: dict[str, str | Path] | None = None,
         *,
         on_progress: WorkflowProgress | None = None,
+        max_parallel_stages: int | None = None,
     ) -> CompositeWorkflowResults:
         """Run the workflow as a Prefect flow (stages as subflows); see :meth:`arun`."""
         return run_sync(
-            self.arun(resume, targets, rerun_from, stage_output_overrides, on_progress=on_progress)
+            self.arun(
+                resume,
+                targets,
+                rerun_from,
+                stage_output_overrides,
+                on_progress=on_progress,
+                max_parallel_stages=max_parallel_stages,
+            )
         )
 
     async def arun(
@@ -116,6 +142,7 @@ class CompositeWorkflow:
         stage_output_overrides: dict[str, str | Path] | None = None,
         *,
         on_progress: WorkflowProgress | None = None,
+        max_parallel_stages: int | None = None,
     ) -> CompositeWorkflowResults:
         """Run the workflow.
 
@@ -126,6 +153,12 @@ class CompositeWorkflow:
         - `rerun_from`: with a resume mode, force this stage and all after it to rerun.
         - `stage_output_overrides`: ``{stage: path}`` replaces that stage's selected output
           for the stages after it (e.g. a reviewed file).
+        - `max_parallel_stages`: stages running at once (independent branches); default
+          the run config's (4).
+
+        Independent stages (parallel branches of the DAG) run at the same time as
+        concurrent stage subflows. When one fails, the running ones finish and no new one
+        starts; the run then fails naming the failed stage(s).
         """
         run = WorkflowRun(
             name=self.name,
@@ -137,7 +170,14 @@ class CompositeWorkflow:
             overrides={k: Path(v).resolve() for k, v in (stage_output_overrides or {}).items()},
             on_progress=on_progress,
         )
-        return await run_workflow(run, self.runtime)
+        runtime = self.runtime
+        if max_parallel_stages is not None:
+            run_config = runtime.run_config.model_copy(
+                update={"max_parallel_stages": max_parallel_stages}
+            )
+            RunConfig.model_validate(run_config.model_dump())  # a bad count fails here
+            runtime = dataclasses.replace(runtime, run_config=run_config)
+        return await run_workflow(run, runtime)
 
     def preview(self, stage: str, num_records: int = 10) -> StagePreview:
         """Preview `stage` in memory after the stages before it (nothing written)."""

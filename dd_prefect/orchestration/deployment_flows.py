@@ -123,7 +123,7 @@ async def run_workflow_spec(
             "workflow": name,
             "path": str(results.workflow_dir),
             "stages": {stage: result.status for stage, result in results.items()},
-            "records": results[results.final_stage].actual_records,
+            "records": results.final_records,
         }
     return {
         "dataset": name,

@@ -123,16 +123,17 @@ def workflow_finished(
         }
         path: str | None = None
         if results is not None:
-            final = results[results.final_stage]
-            if isinstance(final, StageResult) and final.status == "completed":
-                outcome, path = "completed", _absolute(final.output_path)
-            else:
-                outcome = "completed-empty"
+            finals = [results[name] for name in results.sinks]
+            made = [f for f in finals if isinstance(f, StageResult) and f.status == "completed"]
+            outcome = "completed" if made else "completed-empty"
+            if made and len(finals) == 1:
+                path = _absolute(made[0].output_path)
             statuses = {name: result.status for name, result in results.items()}
             payload |= {
-                "final_stage": results.final_stage,
+                "final_stage": results.sinks[0] if len(results.sinks) == 1 else None,
+                "final_stages": results.sinks,
                 "output_path": path,
-                "records": final.actual_records if isinstance(final, StageResult) else 0,
+                "records": sum(f.actual_records for f in made),
             }
         else:
             outcome = "failed" if isinstance(error, Exception) or error is None else "cancelled"

@@ -7,7 +7,8 @@ from pathlib import Path
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec
 from dd_prefect.orchestration.dataset_flow import ProgressCallback, create_dataset
 from dd_prefect.orchestration.runtime import Runtime
-from dd_prefect.orchestration.workflow_flow import WorkflowProgress, WorkflowRun, run_workflow
+from dd_prefect.orchestration.stage_executor import WorkflowProgress, WorkflowRun
+from dd_prefect.orchestration.workflow_flow import run_workflow
 from dd_prefect.workflow.layout import WorkflowLayout
 from dd_prefect.workflow.results import CompositeWorkflowResults, DatasetCreationResults
 from dd_prefect.workflow.resume import ResumeMode

@@ -49,9 +49,24 @@ def own_seed_path(stage: Stage) -> str | None:
     return seed.source.path if seed and isinstance(seed.source, LocalFileSeedSource) else None
 
 
+def upstream_identity(stage: Stage, handoffs: list[str]) -> str | None:
+    """What a stage's input is made of: its one upstream's handoff (a linear stage, as
+    before joins existed), or for a joining stage the handoffs of its non-empty upstreams
+    in ``depends_on`` order with the join and its version. None for a root stage."""
+    if stage.join is None:
+        return handoffs[0] if handoffs else None
+    return digest(
+        {
+            "upstreams": handoffs,
+            "join": stage.join.model_dump(mode="json"),
+            "join_version": stage.join_version,
+        }
+    )
+
+
 def stage_fingerprint(
     stage: Stage,
-    num_records: int,
+    num_records: int | None,
     upstream: str | None,
     run_config: RunConfig,
     *,
@@ -60,7 +75,8 @@ def stage_fingerprint(
     """Identity of a stage's output: config, size, strategies, callback version, selection
     of output, library version, the upstream stage's handed-on fingerprint, the run
     settings that change rows (seed, on_cell_error, template_null) and a root stage's own
-    seed files."""
+    seed files. A joining stage's `upstream` is :func:`upstream_identity` and its
+    `num_records` the one asked for (None: its joined input's rows)."""
     return digest(
         {
             "config": stage.config.fingerprint(),

@@ -68,6 +68,7 @@ class StageMetadata(BaseModel):
     name: str
     stage_dir: str
     depends_on: list[str] = Field(default_factory=list)
+    join: dict[str, Any] | None = None  # how several upstreams' outputs were joined
     status: StageStatus = "running"
     fingerprint: str | None = None
     requested_records: int | None = None

@@ -20,28 +20,26 @@ The rules (README "Resume"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from dd_prefect.config.run_config import RunConfig
-from dd_prefect.config.seeds import IndexRange, LocalFileSeedSource, PartitionBlock, SeedConfig
 from dd_prefect.config.stage import Stage
-from dd_prefect.engine.parquet_io import count_rows, parquet_files
-from dd_prefect.engine.seed_reader import SeedReader, partition_bounds
+from dd_prefect.config.stage_dag import upstreams_of
 from dd_prefect.errors import ResumeError, WorkflowError
-from dd_prefect.workflow.keys import handoff_fingerprint, stage_fingerprint
+from dd_prefect.workflow.keys import handoff_fingerprint
 from dd_prefect.workflow.layout import (
     DatasetLayout,
     WorkflowLayout,
     content_digest,
     output_ready,
-    seed_pattern,
 )
 from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
 from dd_prefect.workflow.resume import ResumeMode
-from dd_prefect.workflow.stage_graph import selected_stages, upstreams_of
+from dd_prefect.workflow.stage_graph import selected_stages
+from dd_prefect.workflow.stage_inputs import resolve_stage
 
 
 class Action(StrEnum):
@@ -239,19 +237,18 @@ def plan_workflow(
         if rerun_from == stage.name or any(u in forced for u in ups):
             forced.add(stage.name)
         running = [u for u in ups if plans[u].action in (Action.RERUN, Action.RESUME)]
-        empty = [u for u in ups if _hands_on_nothing(plans[u])]
-        if empty:
-            plans[stage.name] = StagePlan(
-                stage, index, ups, Action.SKIP, _empty_reason(empty[0]), before
-            )
+        skipped = _skip_reason(stage, ups, lambda u: _hands_on_nothing(plans[u]))
+        if skipped:
+            plans[stage.name] = StagePlan(stage, index, ups, Action.SKIP, skipped, before)
             continue
         if running:
             plans[stage.name] = StagePlan(
                 stage, index, ups, Action.RERUN, f"upstream stage '{running[0]}' runs", before
             )
             continue
-        inputs = tuple(plans[u].handed or Path() for u in ups)
-        handoffs = [plans[u].handoff or "" for u in ups]
+        fed = [u for u in ups if not _hands_on_nothing(plans[u])]
+        inputs = tuple(plans[u].handed or Path() for u in fed)
+        handoffs = [plans[u].handoff or "" for u in fed]
         fingerprint, count = resolve_stage(stage, inputs, handoffs, run_config)
         content = _intact_content(before, layout)
         action, reason = (
@@ -293,55 +290,27 @@ def plan_workflow(
     )
 
 
-def resolve_stage(
-    stage: Stage, inputs: tuple[Path, ...], handoffs: list[str], run_config: RunConfig
-) -> tuple[str, int]:
-    """A stage's fingerprint and resolved num_records, given its inputs (upstream outputs)
-    and what its upstreams hand on (:func:`~dd_prefect.workflow.keys.handoff_fingerprint`).
-    num_records defaults to the input's selected row count."""
-    count = stage.num_records
-    if count is None:
-        count = _input_rows(stage, inputs)
-    upstream = handoffs[0] if handoffs else None
-    return stage_fingerprint(stage, count, upstream, run_config, root=not handoffs), count
-
-
-def input_seed(stage: Stage, inputs: tuple[Path, ...]) -> SeedConfig | None:
-    """The seed a stage generates from: its upstream's output (with its strategies), or for
-    a root stage its own seed config."""
-    if not inputs:
-        return stage.config.seed_config
-    return SeedConfig(
-        source=LocalFileSeedSource(path=str(seed_pattern(inputs[0]))),
-        sampling_strategy=stage.sampling_strategy,
-        selection_strategy=stage.selection_strategy,
-    )
+def hands_on_nothing(status: str | None) -> bool:
+    """Whether a stage that ended with `status` hands its downstream stages no rows."""
+    return status in ("completed_empty", "skipped_empty_upstream")
 
 
 def empty_upstream(plan: StagePlan, statuses: Mapping[str, str]) -> str | None:
     """Why `plan`'s stage is skipped given its upstreams' final statuses, or None."""
-    for upstream in plan.upstreams:
-        if statuses.get(upstream) in ("completed_empty", "skipped_empty_upstream"):
-            return _empty_reason(upstream)
+    return _skip_reason(plan.stage, plan.upstreams, lambda u: hands_on_nothing(statuses.get(u)))
+
+
+def _skip_reason(
+    stage: Stage, upstreams: tuple[str, ...], empty: Callable[[str], bool]
+) -> str | None:
+    """Why a stage is skipped for its upstreams' empty outputs, or None: one empty input
+    skips a linear stage; a join decides by its mode (:meth:`JoinSpec.skips_on_empty`)."""
+    nothing = [u for u in upstreams if empty(u)]
+    if not nothing:
+        return None
+    if stage.join is None or stage.join.skips_on_empty(len(nothing), len(upstreams)):
+        return _empty_reason(nothing[0])
     return None
-
-
-def _input_rows(stage: Stage, inputs: tuple[Path, ...]) -> int:
-    """Rows a stage's input offers after its selection (read from parquet footers for an
-    upstream's output; a root stage's own seed is read)."""
-    if not inputs:
-        seed = stage.config.seed_config
-        if seed is None:
-            return 0
-        return SeedReader(seed, seed=None, fingerprint="count").num_rows
-    total = count_rows(parquet_files(inputs[0]))
-    selection = stage.selection_strategy
-    if isinstance(selection, IndexRange):
-        return max(0, min(selection.end + 1, total) - selection.start)
-    if isinstance(selection, PartitionBlock):
-        lo, hi = partition_bounds(total, selection.index, selection.num_partitions)
-        return hi - lo
-    return total
 
 
 def _intact_content(before: StageMetadata | None, layout: WorkflowLayout) -> str | None:

@@ -12,10 +12,12 @@ import pandas as pd
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.seeds import DataFrameSeedSource, SeedConfig
 from dd_prefect.config.stage import Stage
+from dd_prefect.config.stage_dag import upstreams_of
 from dd_prefect.engine.seed_reader import SeedReader
 from dd_prefect.errors import ConfigValidationError, WorkflowError
-from dd_prefect.workflow.plan import selected_stages, upstreams_of
+from dd_prefect.workflow.join import join_preview
 from dd_prefect.workflow.results import PreviewResults
+from dd_prefect.workflow.stage_graph import selected_stages
 
 UPSTREAM_PREVIEW_ROWS = 10
 """Rows each stage BEFORE the previewed one makes at most (or `num_records`, if larger)."""
@@ -40,10 +42,10 @@ async def preview_stage(
 ) -> StagePreview:
     """Preview stage `target` (nothing written).
 
-    Each stage it depends on is previewed first, seeded from the selected output of the
-    stage before it as a run seeds it (a DataFrame seed with the stage's sampling and
-    selection strategy), then its output processors run as a second pass. A stage makes
-    its num_records rows (without num_records: its input's selected rows), capped at
+    Each stage it depends on is previewed first, seeded from the selected output of its
+    upstream stage (or the join of several) as a run seeds it (a DataFrame seed with the
+    stage's sampling and selection strategy), then its output processors run as a second
+    pass. A stage makes its num_records rows (without num_records: its input's selected rows), capped at
     `num_records` for `target` and at max(num_records, 10) for the ones before it.
     on_success callbacks are not run (they need a stage directory on disk).
     """
@@ -57,14 +59,21 @@ async def preview_stage(
         last = stage.name == target
         cap = num_records if last else max(num_records, UPSTREAM_PREVIEW_ROWS)
         config = stage.config
-        for upstream in upstreams[stage.name]:
-            if len(outputs[upstream]) == 0:
+        ups = upstreams[stage.name]
+        if ups:
+            frames = {u: outputs[u] for u in ups}
+            empty = [u for u, frame in frames.items() if len(frame) == 0]
+            if empty and (stage.join is None or stage.join.skips_on_empty(len(empty), len(ups))):
                 raise WorkflowError(
-                    f"stage '{upstream}' produced no rows in the preview, so stage "
+                    f"stage '{empty[0]}' produced no rows in the preview, so stage "
                     f"'{stage.name}' has no input to preview"
                 )
+            fed = {u: frame for u, frame in frames.items() if len(frame)}
+            source = (
+                fed[ups[0]] if stage.join is None else join_preview(stage.name, stage.join, fed)
+            )
             seed = SeedConfig(
-                source=DataFrameSeedSource(df=outputs[upstream]),
+                source=DataFrameSeedSource(df=source),
                 sampling_strategy=stage.sampling_strategy,
                 selection_strategy=stage.selection_strategy,
             )

@@ -225,15 +225,22 @@ class SkippedStageResult:
 
 
 class CompositeWorkflowResults:
-    """Per-stage results of a workflow run, in stage order; the last stage's output is the
-    workflow's dataset."""
+    """Per-stage results of a workflow run, in stage order. The workflow's dataset is the
+    output of its one sink (the stage nothing depends on: in a linear workflow, the last);
+    with several sinks, name one (``load_dataset(stage=...)``)."""
 
     def __init__(
-        self, name: str, workflow_dir: Path, stages: dict[str, StageResult | SkippedStageResult]
+        self,
+        name: str,
+        workflow_dir: Path,
+        stages: dict[str, StageResult | SkippedStageResult],
+        *,
+        sinks: list[str] | None = None,
     ) -> None:
         self.name = name
         self.workflow_dir = workflow_dir
         self._stages = stages
+        self.sinks = list(sinks) if sinks is not None else list(stages)[-1:]
 
     def __getitem__(self, stage: str) -> StageResult | SkippedStageResult:
         try:
@@ -277,15 +284,31 @@ class CompositeWorkflowResults:
 
     @property
     def final_stage(self) -> str:
-        return list(self._stages)[-1]
+        """The workflow's one sink (WorkflowError naming them when there are several)."""
+        if len(self.sinks) != 1:
+            shown = ", ".join(f"'{s}'" for s in self.sinks) or "none"
+            raise WorkflowError(
+                f"workflow '{self.name}' has {len(self.sinks)} final stages ({shown}); "
+                "name one: load_dataset(stage=...) or export(..., stage=...)"
+            )
+        return self.sinks[0]
 
-    def load_dataset(self) -> pd.DataFrame:
-        """The final stage's selected output (WorkflowError if that stage was skipped)."""
-        return self.load_stage_output(self.final_stage)
+    @property
+    def final_records(self) -> int:
+        """Rows in the final stages' outputs (the sinks'; a skipped one has none)."""
+        return sum(r.actual_records for n in self.sinks if isinstance(r := self[n], StageResult))
 
-    def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
-        """Write the final stage's selected output as jsonl, csv or parquet."""
-        return export_frame(self.load_dataset(), path, format)
+    def load_dataset(self, stage: str | None = None) -> pd.DataFrame:
+        """The selected output of `stage`, by default the final stage (the one sink);
+        WorkflowError if that stage was skipped."""
+        return self.load_stage_output(stage or self.final_stage)
+
+    def export(
+        self, path: str | Path, format: ExportFormat | None = None, *, stage: str | None = None
+    ) -> Path:
+        """Write the selected output of `stage` (default: the final stage) as jsonl, csv
+        or parquet."""
+        return export_frame(self.load_dataset(stage), path, format)
 
     def export_stage(
         self, stage: str, path: str | Path, format: ExportFormat | None = None

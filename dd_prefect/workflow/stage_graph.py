@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dd_prefect.config.stage import Stage
-
-
-def upstreams_of(stages: list[Stage]) -> dict[str, tuple[str, ...]]:
-    """Each stage's upstream stages: the stage before it (a linear chain)."""
-    return {s.name: ((stages[i - 1].name,) if i else ()) for i, s in enumerate(stages)}
+from dd_prefect.config.stage_dag import upstreams_of
 
 
 def selected_stages(stages: list[Stage], targets: list[str] | None) -> list[Stage]:

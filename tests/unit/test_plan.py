@@ -28,13 +28,12 @@ from dd_prefect.workflow.plan import (
     decide,
     effective_mode,
     empty_upstream,
-    input_seed,
     plan_dataset,
     plan_workflow,
-    resolve_stage,
 )
 from dd_prefect.workflow.resume import ResumeMode
 from dd_prefect.workflow.stage_graph import descendants, selected_stages, upstreams_of
+from dd_prefect.workflow.stage_inputs import input_seed, resolve_stage
 
 NEVER, IF_POSSIBLE, ALWAYS = ResumeMode.NEVER, ResumeMode.IF_POSSIBLE, ResumeMode.ALWAYS
 REUSE, RESUME, RERUN, SKIP = Action.REUSE, Action.RESUME, Action.RERUN, Action.SKIP

@@ -324,7 +324,10 @@ def test_later_stage_with_its_own_seed(tmp_path: Path) -> None:
     }
     (issue,) = load_error(tmp_path, data).issues
     assert (issue.stage, issue.field) == ("answers", "config.seed_config")
-    assert "only the first stage may have its own seed" in issue.message
+    assert (
+        "only the first stage (or a root stage, depends_on=[]) may have its own seed"
+        in issue.message
+    )
 
 
 @pytest.mark.parametrize("bad", ["not_a_path", "pkg.module.function", "pkg:fn:x", "pkg:"])
