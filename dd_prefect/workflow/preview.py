@@ -45,8 +45,9 @@ async def preview_stage(
     Each stage it depends on is previewed first, seeded from the selected output of its
     upstream stage (or the join of several) as a run seeds it (a DataFrame seed with the
     stage's sampling and selection strategy), then its output processors run as a second
-    pass. A stage makes its num_records rows (without num_records: its input's selected rows), capped at
-    `num_records` for `target` and at max(num_records, 10) for the ones before it.
+    pass. A stage makes its num_records rows (without num_records: its input's selected
+    rows), capped at `num_records` for `target` and at max(num_records, 10) for the ones
+    before it.
     on_success callbacks are not run (they need a stage directory on disk).
     """
     names = [s.name for s in stages]
