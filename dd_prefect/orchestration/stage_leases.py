@@ -35,7 +35,7 @@ class StageLeases:
     def __init__(self, runtime: Runtime, registry: ModelRegistry) -> None:
         self._runtime, self._registry = runtime, registry
         self._holders: dict[str, _Holder] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     @contextlib.asynccontextmanager
     async def hold(self, aliases: list[str]) -> AsyncIterator[None]:
@@ -52,7 +52,8 @@ class StageLeases:
                 await self._leave(key)
 
     async def _join(self, key: str, alias: str) -> None:
-        async with self._lock:  # one lease per model: the second stage waits for the first
+        # One lease per model: a second stage using it waits until the first has it.
+        async with self._locks.setdefault(key, asyncio.Lock()):
             holder = self._holders.get(key)
             if holder is None:
                 holder = self._holders[key] = _Holder()

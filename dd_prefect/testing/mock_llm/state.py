@@ -48,6 +48,8 @@ class _Stats:
     max_in_flight: int = 0
     repeated_prompts: int = 0
     by_model: dict[str, int] = dataclasses.field(default_factory=dict)
+    # per model: [monotonic time of its first request, of its last] (do branches overlap?)
+    model_times: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     auth: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -102,6 +104,7 @@ class MockLLMState:
             "repeated_prompts": s.repeated_prompts,
             "unique_prompts": len(self._seen),
             "by_model": dict(s.by_model),
+            "model_times": {m: list(t) for m, t in s.model_times.items()},
             "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "auth": dict(s.auth),
@@ -140,6 +143,8 @@ class MockLLMState:
         if not isinstance(model, str) or not model:
             return error(400, "'model' is required", "invalid_request_error", "missing_model")
         stats.by_model[model] = stats.by_model.get(model, 0) + 1
+        now = time.monotonic()
+        stats.model_times.setdefault(model, [now, now])[1] = now
         self.models[model] = None
         if not isinstance(messages, list) or not messages:
             return error(400, "'messages' must be a non-empty list", "invalid_request_error", None)
