@@ -160,3 +160,33 @@ def first_of_each_topic(inputs: dict[str, Path], out_dir: Path) -> Path:
     path = out_dir / "by-topic.parquet"
     joined.sort_values(["topic", "source"]).reset_index(drop=True).to_parquet(path)
     return path
+
+
+KILLED = "killed-diamond"
+KILLED_ROWS = 100  # per branch: 20 row groups of 5, one at a time
+
+
+def killable(designer: DataDesigner):
+    """The diamond of the killed-run test: branches of 20 row groups run one at a time."""
+    return diamond(designer, KILLED, records=KILLED_ROWS)
+
+
+def main() -> None:
+    """``python -m tests.integration.dag_stages ARTIFACTS MOCK_URL [--resume MODE]``."""
+    import argparse
+
+    from tests.integration.workflow_callbacks import make_designer
+
+    p = argparse.ArgumentParser()
+    p.add_argument("artifacts")
+    p.add_argument("mock_url")
+    p.add_argument("--resume", default="never")
+    args = p.parse_args()
+    d = make_designer(args.artifacts, args.mock_url, max_concurrent_row_groups=1)
+    results = killable(d).run(resume=args.resume)
+    for name, stage in results.items():
+        print(name, stage.status, stage.actual_records)
+
+
+if __name__ == "__main__":
+    main()

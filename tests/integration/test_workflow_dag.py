@@ -4,12 +4,19 @@ tell which branch made which requests (and when)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from dd_prefect.engine.parquet_io import parquet_files, read_parquet
 from dd_prefect.errors import ConfigValidationError, DataDesignerError, WorkflowError
 from dd_prefect.workflow.resume import ResumeMode
 from tests.integration import dag_stages as ds
@@ -286,3 +293,64 @@ def test_diamond_preview(mock_llm, tmp_path):
     assert len(preview.dataset) == 4
     assert set(preview.dataset["_stage"]) <= {"easy", "hard"}
     assert isinstance(preview.dataset, pd.DataFrame)
+
+
+@pytest.mark.e2e
+def test_killed_during_the_branches_then_resumed_equals_a_clean_run(
+    prefect_server, mock_llm_factory, tmp_path
+):
+    server = mock_llm_factory(latency=0.2)
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "tests.integration.dag_stages", str(tmp_path / "a"), server.url]
+    # No global-limit leases: a killed process's lease would hold the mock's slots a minute.
+    env = {
+        **os.environ,
+        **prefect_server.env,
+        "PYTHONPATH": str(root),
+        "DD_PREFECT_GLOBAL_THROTTLE": "0",
+    }
+    proc = subprocess.Popen(cmd, env=env, cwd=root, start_new_session=True)
+    wf = tmp_path / "a" / ds.KILLED
+    branch_meta = [wf / "stage-1-easy" / "metadata.json", wf / "stage-2-hard" / "metadata.json"]
+
+    def finished(path: Path) -> int:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return len(json.loads(path.read_text())["row_groups"])
+        return 0
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if all(finished(p) >= 2 for p in branch_meta):
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    groups = ds.KILLED_ROWS // 5
+    done = [finished(p) for p in branch_meta]
+    assert all(2 <= n < groups for n in done), f"kill both branches part-way through: {done}"
+    time.sleep(0.2)  # let requests already sent reach the mock's counter
+    server.reset()
+
+    resumed = subprocess.run(
+        [*cmd, "--resume", "if_possible"],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"judged completed {2 * ds.KILLED_ROWS}" in resumed.stdout
+    # Finished row groups of both branches made no request again; topics was reused.
+    again = by_model(server)
+    assert "topic" not in again
+    assert again["easy"] <= (groups - done[0]) * 5 and again["hard"] <= (groups - done[1]) * 5
+    assert again["judge"] == 2 * ds.KILLED_ROWS
+
+    d = make_designer(tmp_path / "b", server.url, max_concurrent_row_groups=1)
+    ds.killable(d).run()  # the same seed, uninterrupted: the same data in every stage
+    for stage_dir in ["stage-0-topics", "stage-1-easy", "stage-2-hard", "stage-3-judged"]:
+        pd.testing.assert_frame_equal(
+            read_parquet(parquet_files(tmp_path / "b" / ds.KILLED / stage_dir / "parquet-files")),
+            read_parquet(parquet_files(wf / stage_dir / "parquet-files")),
+        )
