@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import json
+import os
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 SEED_FORMATS = (".parquet", ".csv", ".jsonl")
 
@@ -93,9 +103,120 @@ class LocalFileSeedSource(BaseModel):
         return files_digest(self.files())
 
 
+MANIFEST_COLUMNS = ("source_kind", "source_path", "relative_path", "file_name")
+"""The columns of a directory seed: one row per file (as Data Designer)."""
+
+
+class _FileSystemSeedSource(BaseModel):
+    """Seed rows made from the files under directory `path` whose names match
+    `file_pattern` (case-sensitive, names only), in nested directories too unless
+    `recursive` is False; one row per file, in the order of their relative paths."""
+
+    model_config = ConfigDict(extra="forbid")
+    source_kind: ClassVar[str]
+
+    path: str
+    file_pattern: str = "*"
+    recursive: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _path_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("path must be a non-empty directory path")
+        return value
+
+    @field_validator("file_pattern")
+    @classmethod
+    def _names_only(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("file_pattern must be a non-empty string")
+        if "/" in value or "\\" in value:
+            raise ValueError("file_pattern must match file names, not relative paths")
+        return value
+
+    def root(self) -> Path:
+        """The directory, resolved (a relative path from the working directory)."""
+        return Path(self.path).expanduser().resolve()
+
+    def files(self) -> list[Path]:
+        """The matching files, sorted by path relative to :meth:`root`.
+
+        Raises ValueError when the directory does not exist or no file matches.
+        """
+        root = self.root()
+        if not root.is_dir():
+            raise ValueError(f"seed source directory '{root}' does not exist")
+        found: list[Path] = []
+        for folder, dirs, names in os.walk(root):
+            if not self.recursive:
+                dirs.clear()
+            found += [Path(folder, n) for n in names if fnmatchcase(n, self.file_pattern)]
+        if not found:
+            scope = "under" if self.recursive else "directly under"
+            raise ValueError(f"no files matched file_pattern {self.file_pattern!r} {scope} {root}")
+        return sorted(found, key=lambda f: f.relative_to(root).as_posix())
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.file_pattern})"
+
+    def content_digest(self) -> str:
+        """A digest of the matched files' names, sizes and modification times."""
+        return files_digest(self.files())
+
+    def manifest(self) -> list[dict[str, str]]:
+        """One row per file: source_kind, source_path, relative_path, file_name."""
+        root = self.root()
+        kind = self.source_kind
+        return [
+            {
+                "source_kind": kind,
+                "source_path": str(path),
+                "relative_path": path.relative_to(root).as_posix(),
+                "file_name": path.name,
+            }
+            for path in self.files()
+        ]
+
+    @property
+    def columns(self) -> list[str]:
+        """The seed's columns (the same whatever the files)."""
+        return list(MANIFEST_COLUMNS)
+
+
+class DirectorySeedSource(_FileSystemSeedSource):
+    """Seed rows listing files: each matching file is a row with its ``source_kind``
+    (``"directory_file"``), ``source_path``, ``relative_path`` and ``file_name``."""
+
+    seed_type: Literal["directory"] = "directory"
+    source_kind: ClassVar[str] = "directory_file"
+
+
+class FileContentsSeedSource(_FileSystemSeedSource):
+    """Seed rows holding files' text: a directory seed's columns (``source_kind`` is
+    ``"file_contents"``) plus ``content``, each file read with `encoding`."""
+
+    seed_type: Literal["file_contents"] = "file_contents"
+    source_kind: ClassVar[str] = "file_contents"
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; use a Python codec name") from None
+        return value
+
+    @property
+    def columns(self) -> list[str]:
+        return [*MANIFEST_COLUMNS, "content"]
+
+
 def seed_files_digest(seed: SeedConfig | None) -> str | None:
-    """Digest of a seed config's local files (None for no seed or a DataFrame seed)."""
-    if seed is None or not isinstance(seed.source, LocalFileSeedSource):
+    """Digest of a seed config's files (None for no seed or a DataFrame seed)."""
+    if seed is None or isinstance(seed.source, DataFrameSeedSource):
         return None
     return seed.source.content_digest()
 
@@ -142,7 +263,18 @@ class DataFrameSeedSource(BaseModel):
         return f"DataFrame({len(self.df)} rows)"
 
 
-SeedSource = Annotated[LocalFileSeedSource | DataFrameSeedSource, Field(discriminator="seed_type")]
+SeedSource = Annotated[
+    LocalFileSeedSource | DataFrameSeedSource | DirectorySeedSource | FileContentsSeedSource,
+    Field(discriminator="seed_type"),
+]
+
+UNSUPPORTED_SEED_TYPES = {
+    "agent_rollout": "AgentRolloutSeedSource (agent traces) is not supported by dd_prefect; "
+    "convert the traces to jsonl rows and use a LocalFileSeedSource",
+    "hf": "HuggingFaceSeedSource is not supported by dd_prefect; download the files and use "
+    "a LocalFileSeedSource",
+}
+"""Data Designer's seed types dd_prefect refuses, and what to use instead."""
 
 
 class SeedConfig(BaseModel):
@@ -154,6 +286,14 @@ class SeedConfig(BaseModel):
     sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
     selection_strategy: SelectionStrategy | None = None
 
+    @field_validator("source", mode="before")
+    @classmethod
+    def _supported(cls, value: Any) -> Any:
+        seed_type = value.get("seed_type") if isinstance(value, dict) else None
+        if isinstance(seed_type, str) and seed_type in UNSUPPORTED_SEED_TYPES:
+            raise ValueError(f"seed_type '{seed_type}': {UNSUPPORTED_SEED_TYPES[seed_type]}")
+        return value
+
 
 def seed_file_format(path: Path) -> str:
     """The reader for a seed file, by suffix; raises ValueError for an unsupported one."""
@@ -163,14 +303,23 @@ def seed_file_format(path: Path) -> str:
     return suffix[1:]
 
 
-def read_seed_columns(source: LocalFileSeedSource | DataFrameSeedSource) -> list[str]:
+AnySeedSource = (
+    LocalFileSeedSource | DataFrameSeedSource | DirectorySeedSource | FileContentsSeedSource
+)
+
+
+def read_seed_columns(source: AnySeedSource) -> list[str]:
     """The column names of a seed, read from file metadata / headers only.
 
-    Raises ValueError when a local path matches no file, a file cannot be read, or the
-    files of a glob have different columns (unless the source asks for their union).
+    Raises ValueError when a local path matches no file, a file cannot be read, the
+    files of a glob have different columns (unless the source asks for their union), or a
+    directory does not exist or has no matching file.
     """
     if isinstance(source, DataFrameSeedSource):
         return [str(c) for c in source.df.columns]
+    if isinstance(source, DirectorySeedSource | FileContentsSeedSource):
+        source.files()  # the directory exists and some file matches
+        return source.columns
     files = source.files()
     if not files:
         raise ValueError(f"seed path {source.path!r} matches no file")

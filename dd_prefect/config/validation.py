@@ -35,6 +35,7 @@ from dd_prefect.config.samplers import (
     CategorySamplerParams,
     DatetimeSamplerParams,
     GaussianSamplerParams,
+    PersonFromFakerSamplerParams,
     PersonSamplerParams,
     PoissonSamplerParams,
     SamplerType,
@@ -363,11 +364,16 @@ def _value_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> 
                 f"timedelta reference column '{p.reference_column_name}' must be a datetime "
                 "sampler column"
             )
-    elif isinstance(p, PersonSamplerParams):
+    elif isinstance(p, PersonSamplerParams | PersonFromFakerSamplerParams):
         if len(p.age_range) != 2 or not 0 <= p.age_range[0] <= p.age_range[1]:
             out.append(
                 f"person age_range must be [min, max] with 0 <= min <= max, got {p.age_range}"
             )
+        elif (
+            isinstance(p, PersonFromFakerSamplerParams)
+            and not p.age_range[0] < p.age_range[1] <= 114
+        ):
+            out.append(f"person_from_faker age_range needs min < max <= 114, got {p.age_range}")
         from faker.config import AVAILABLE_LOCALES
 
         if p.locale not in AVAILABLE_LOCALES:

@@ -12,14 +12,13 @@ Output dtypes are fixed per column, whatever the rows drawn:
 - uniform / gaussian: ``float64`` (also with ``decimal_places=0``);
 - bernoulli / binomial / poisson: ``int64``;
 - uuid: ``str``; datetime / timedelta: ``datetime64[ns]``;
-- person: ``object`` holding one dict per row with the keys :data:`PERSON_FIELDS`;
+- person / person_from_faker: ``object`` holding one dict per row (keys
+  :data:`~dd_prefect.engine.persons.PERSON_FIELDS` / ``FAKER_PERSON_FIELDS``);
 - ``convert_to`` ``"int"`` -> ``int64``, ``"float"`` -> ``float64``, ``"str"`` -> ``str``.
 """
 
 from __future__ import annotations
 
-import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
@@ -34,6 +33,7 @@ from dd_prefect.config.samplers import (
     CategorySamplerParams,
     DatetimeSamplerParams,
     GaussianSamplerParams,
+    PersonFromFakerSamplerParams,
     PersonSamplerParams,
     PoissonSamplerParams,
     SubcategorySamplerParams,
@@ -42,19 +42,9 @@ from dd_prefect.config.samplers import (
     UUIDSamplerParams,
     category_value_kind,
 )
+from dd_prefect.engine.persons import PERSON_FIELDS as PERSON_FIELDS
+from dd_prefect.engine.persons import faker_person_values, person_values
 from dd_prefect.engine.randomness import draw_rows
-
-PERSON_FIELDS = (
-    "first_name",
-    "last_name",
-    "sex",
-    "age",
-    "city",
-    "email",
-    "phone_number",
-    "occupation",
-)
-"""Keys of every person dict, in order (fixed, so the parquet struct type is stable)."""
 
 STR_DTYPE = "str"
 """The dtype of string sampler columns (pandas' default string dtype)."""
@@ -134,7 +124,9 @@ def _sample_one(
     if isinstance(p, TimeDeltaSamplerParams):
         return _timedelta(p, frame, draw)
     if isinstance(p, PersonSamplerParams):
-        return _person(p, draw)
+        return person_values(p, draw)
+    if isinstance(p, PersonFromFakerSamplerParams):
+        return faker_person_values(p, draw)
     raise ValueError(f"unsupported sampler params {type(p).__name__}")
 
 
@@ -279,75 +271,6 @@ def _timedelta(p: TimeDeltaSamplerParams, frame: pd.DataFrame, draw) -> np.ndarr
     base = ref.to_numpy(dtype="datetime64[ns]")
     (k,) = draw(lambda rng, size: (rng.integers(p.dt_min, p.dt_max, size, dtype=np.int64),))
     return base + k.astype(f"timedelta64[{p.unit}]").astype("timedelta64[ns]")
-
-
-# --- person (Faker) ---------------------------------------------------------------------------
-
-_FAKERS: dict[str, tuple[Any, threading.Lock]] = {}
-_FAKERS_LOCK = threading.Lock()
-
-
-def _faker(locale: str) -> tuple[Any, threading.Lock]:
-    """One Faker generator (and a lock guarding its seeding) per locale per process."""
-    with _FAKERS_LOCK:
-        if locale not in _FAKERS:
-            from faker import Faker
-
-            try:
-                generator = Faker(locale).factories[0]
-            except AttributeError as exc:  # Faker's error for an unknown locale
-                raise ValueError(f"unknown Faker locale '{locale}'") from exc
-            _FAKERS[locale] = (generator, threading.Lock())
-        return _FAKERS[locale]
-
-
-def _ascii_slug(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return "".join(ch for ch in folded.lower() if ch.isalnum())
-
-
-def _person_name(fake: Any, sex: str) -> tuple[str, str]:
-    first = getattr(fake, "first_name_male" if sex == "Male" else "first_name_female", None)
-    last = getattr(fake, "last_name_male" if sex == "Male" else "last_name_female", None)
-    return (first or fake.first_name)(), (last or fake.last_name)()
-
-
-def _person(p: PersonSamplerParams, draw) -> np.ndarray:
-    if len(p.age_range) != 2 or not 0 <= p.age_range[0] <= p.age_range[1]:
-        raise ValueError(f"age_range must be [min, max] with 0 <= min <= max, got {p.age_range}")
-    age_lo, age_hi = p.age_range
-    cities = [p.city] if isinstance(p.city, str) else list(p.city or [])
-
-    def raw(rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
-        return (
-            rng.integers(0, 2**63 - 1, size, dtype=np.int64),  # per-row Faker seed
-            rng.random(size) < 0.5,  # female?
-            rng.integers(age_lo, age_hi + 1, size, dtype=np.int64),
-            rng.integers(0, max(len(cities), 1), size, dtype=np.int64),
-        )
-
-    row_seeds, female, ages, city_idx = draw(raw)
-    fake, lock = _faker(p.locale)
-    out = np.empty(len(row_seeds), dtype=object)
-    with lock:
-        for i in range(len(row_seeds)):
-            # Seeding per row (from the block's draws) keeps rows independent of the split
-            # and generates only the rows asked for.
-            fake.seed_instance(int(row_seeds[i]))
-            sex = p.sex or ("Female" if female[i] else "Male")
-            first, last = _person_name(fake, sex)
-            user = ".".join(s for s in (_ascii_slug(first), _ascii_slug(last)) if s)
-            out[i] = {
-                "first_name": first,
-                "last_name": last,
-                "sex": sex,
-                "age": int(ages[i]),
-                "city": cities[city_idx[i]] if cities else fake.city(),
-                "email": f"{user or fake.user_name()}@{fake.free_email_domain()}",
-                "phone_number": fake.phone_number(),
-                "occupation": fake.job(),
-            }
-    return out
 
 
 # --- convert_to -------------------------------------------------------------------------------
