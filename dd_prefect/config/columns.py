@@ -2,17 +2,20 @@
 
 ``llm-text`` and ``llm_text`` (and the other hyphenated names) are accepted alike; the
 hyphenated spelling is canonical and is what files are written with.
+
+Every column has Data Designer's fields, with its defaults; those whose feature dd_prefect
+lacks are refused unless at their no-op default (see :mod:`dd_prefect.config.dd_fields`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -21,7 +24,25 @@ from pydantic import (
     model_validator,
 )
 
-from dd_prefect.config.fingerprint import sorted_sets
+from dd_prefect.config.column_base import (
+    ColumnConfigBase,
+    ColumnType,
+    SkipConfig,
+    normalize_column_type,
+)
+from dd_prefect.config.dd_fields import (
+    DD_COLUMN_TYPES,
+    DD_SAMPLER_TYPES,
+    drop_noop,
+    unsupported_problems,
+)
+from dd_prefect.config.llm_columns import (
+    LLMCodeColumnConfig,
+    LLMJudgeColumnConfig,
+    LLMStructuredColumnConfig,
+    LLMTextColumnConfig,
+    Score,
+)
 from dd_prefect.config.samplers import (
     PARAMS_BY_TYPE,
     TYPE_BY_PARAMS,
@@ -30,69 +51,24 @@ from dd_prefect.config.samplers import (
     SubcategorySamplerParams,
     TimeDeltaSamplerParams,
 )
-from dd_prefect.config.templates import template_references
 
-
-class ColumnType(StrEnum):
-    """Column kinds (names follow Data Designer)."""
-
-    SAMPLER = "sampler"
-    EXPRESSION = "expression"
-    LLM_TEXT = "llm-text"
-    LLM_CODE = "llm-code"
-    LLM_STRUCTURED = "llm-structured"
-    LLM_JUDGE = "llm-judge"
-    SEED_DATASET = "seed-dataset"
-    CUSTOM = "custom"
-
-
-def normalize_column_type(value: Any) -> Any:
-    """``llm_text`` / ``LLM-Text`` -> ``llm-text``; anything else is returned unchanged."""
-    if isinstance(value, str):
-        return value.strip().lower().replace("_", "-")
-    return value
-
-
-class ColumnConfigBase(BaseModel):
-    """Fields every column has: its `name`, and `drop` to leave it out of the final output."""
-
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
-
-    name: str
-    drop: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value or value != value.strip():
-            raise ValueError("column name must be non-empty, without surrounding whitespace")
-        return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sets_sorted(cls, data: Any) -> Any:
-        return sorted_sets(data)
-
-    @field_validator("column_type", mode="before", check_fields=False)
-    @classmethod
-    def _normalize_type(cls, value: Any) -> Any:
-        return normalize_column_type(value)
-
-    def templates(self) -> dict[str, str]:
-        """Jinja templates this column renders, by field name."""
-        return {}
-
-    def required_columns(self) -> set[str]:
-        """Columns this column reads (its edges in the dependency graph)."""
-        refs: set[str] = set()
-        for source in self.templates().values():
-            refs |= template_references(source)
-        return refs
-
-    @property
-    def is_llm(self) -> bool:
-        """Whether cells of this column are LLM calls."""
-        return False
+__all__ = [
+    "ColumnConfig",
+    "ColumnConfigBase",
+    "ColumnType",
+    "CustomColumnConfig",
+    "ExpressionColumnConfig",
+    "LLMCodeColumnConfig",
+    "LLMJudgeColumnConfig",
+    "LLMStructuredColumnConfig",
+    "LLMTextColumnConfig",
+    "SamplerColumnConfig",
+    "Score",
+    "SeedDatasetColumnConfig",
+    "SkipConfig",
+    "column_class",
+    "normalize_column_type",
+]
 
 
 class SamplerColumnConfig(ColumnConfigBase):
@@ -101,6 +77,7 @@ class SamplerColumnConfig(ColumnConfigBase):
     column_type: Literal["sampler"] = "sampler"
     sampler_type: SamplerType
     params: SamplerParams
+    conditional_params: dict[str, SamplerParams] = Field(default_factory=dict)
     convert_to: Literal["int", "float", "str"] | None = None
 
     @model_validator(mode="before")
@@ -116,17 +93,21 @@ class SamplerColumnConfig(ColumnConfigBase):
         try:
             kind = SamplerType(sampler_type)
         except ValueError:
+            if sampler_type in DD_SAMPLER_TYPES:
+                raise ValueError(
+                    f"column '{data.get('name')}': sampler_type '{sampler_type}' is not "
+                    "supported by dd_prefect (yet)"
+                ) from None
             return data  # the field validator reports the unknown sampler type
-        expected = PARAMS_BY_TYPE[kind]
-        if params is None:
-            params = {}
-        if isinstance(params, dict):
-            data["params"] = expected.model_validate(params)
-        elif isinstance(params, BaseModel) and not isinstance(params, expected):
-            raise ValueError(
-                f"sampler_type '{kind.value}' needs {expected.__name__}, "
-                f"got {type(params).__name__}"
-            )
+        data["params"] = _typed(kind, {} if params is None else params, "params", data.get("name"))
+        conditional = data.get("conditional_params")
+        if isinstance(conditional, dict):
+            data["conditional_params"] = {
+                condition: _typed(
+                    kind, value, f"conditional_params[{condition!r}]", data.get("name")
+                )
+                for condition, value in conditional.items()
+            }
         return data
 
     def required_columns(self) -> set[str]:
@@ -135,6 +116,25 @@ class SamplerColumnConfig(ColumnConfigBase):
         if isinstance(self.params, TimeDeltaSamplerParams):
             return {self.params.reference_column_name}
         return set()
+
+
+def _typed(kind: SamplerType, params: Any, field: str, column: Any) -> Any:
+    """`params` (a dict, maybe with Data Designer's `sampler_type` in it) as `kind`'s model."""
+    expected = PARAMS_BY_TYPE[kind]
+    if isinstance(params, dict):
+        params = dict(params)
+        inner = params.pop("sampler_type", kind.value)
+        if inner != kind.value:
+            raise ValueError(f"{field}.sampler_type '{inner}' differs from sampler_type '{kind}'")
+        where = f"params:{kind.value}"
+        if problems := unsupported_problems(where, params, f"column '{column}' {field}"):
+            raise ValueError("; ".join(problems))
+        return expected.model_validate(drop_noop(where, params, expected.model_fields))
+    if isinstance(params, BaseModel) and not isinstance(params, expected):
+        raise ValueError(
+            f"sampler_type '{kind.value}' needs {expected.__name__}, got {type(params).__name__}"
+        )
+    return params
 
 
 class ExpressionColumnConfig(ColumnConfigBase):
@@ -146,77 +146,6 @@ class ExpressionColumnConfig(ColumnConfigBase):
 
     def templates(self) -> dict[str, str]:
         return {"expr": self.expr}
-
-
-class LLMTextColumnConfig(ColumnConfigBase):
-    """Free text from an LLM; `prompt` and `system_prompt` are Jinja templates over the row."""
-
-    column_type: Literal["llm-text"] = "llm-text"
-    prompt: str
-    model_alias: str
-    system_prompt: str | None = None
-
-    def templates(self) -> dict[str, str]:
-        out = {"prompt": self.prompt}
-        if self.system_prompt:
-            out["system_prompt"] = self.system_prompt
-        return out
-
-    @property
-    def is_llm(self) -> bool:
-        return True
-
-
-class LLMCodeColumnConfig(LLMTextColumnConfig):
-    """Code from an LLM; the fenced block for `code_lang` is extracted from the answer."""
-
-    column_type: Literal["llm-code"] = "llm-code"  # type: ignore[assignment]
-    code_lang: str = "python"
-
-
-class LLMStructuredColumnConfig(LLMTextColumnConfig):
-    """A JSON object from an LLM that validates against `output_format`.
-
-    `output_format` is a JSON schema dict or a pydantic model class (stored as its schema).
-    """
-
-    column_type: Literal["llm-structured"] = "llm-structured"  # type: ignore[assignment]
-    output_format: dict[str, Any]
-
-    @field_validator("output_format", mode="before")
-    @classmethod
-    def _model_to_schema(cls, value: Any) -> Any:
-        if isinstance(value, type) and issubclass(value, BaseModel):
-            return value.model_json_schema()
-        return value
-
-
-class Score(BaseModel):
-    """One rubric dimension of an llm-judge column: `options` maps a score to its meaning."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    description: str
-    options: dict[int | str, str]
-
-    @field_validator("options", mode="before")
-    @classmethod
-    def _numeric_keys(cls, value: Any) -> Any:
-        # JSON object keys are strings; keep numeric scores numeric so files round-trip.
-        if isinstance(value, dict):
-            return {
-                (int(k) if isinstance(k, str) and re.fullmatch(r"-?\d+", k) else k): v
-                for k, v in value.items()
-            }
-        return value
-
-
-class LLMJudgeColumnConfig(LLMTextColumnConfig):
-    """An LLM judge: one ``{"score", "reasoning"}`` object per score, keyed by score name."""
-
-    column_type: Literal["llm-judge"] = "llm-judge"  # type: ignore[assignment]
-    scores: list[Score]
 
 
 class SeedDatasetColumnConfig(ColumnConfigBase):
@@ -237,6 +166,8 @@ class CustomColumnConfig(ColumnConfigBase):
     params: dict[str, Any] = Field(default_factory=dict)
     required_columns_: list[str] = Field(default_factory=list, alias="required_columns")
     generation_strategy: Literal["cell_by_cell", "full_column"] = "cell_by_cell"
+    generator_function: Any = None
+    generator_params: dict[str, Any] | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
@@ -270,6 +201,18 @@ def _column_tag(value: Any) -> Hashable:
     return tag
 
 
+def _refuse_unsupported_type(value: Any) -> Any:
+    """A Data Designer column type dd_prefect lacks: "not supported", naming the column."""
+    if isinstance(value, dict):
+        kind = normalize_column_type(value.get("column_type"))
+        if kind in DD_COLUMN_TYPES and kind not in _COLUMN_CLASSES:
+            raise ValueError(
+                f"column '{value.get('name')}': column_type '{kind}' is not supported by "
+                "dd_prefect (yet)"
+            )
+    return value
+
+
 ColumnConfig = Annotated[
     Annotated[SamplerColumnConfig, Tag("sampler")]
     | Annotated[ExpressionColumnConfig, Tag("expression")]
@@ -280,12 +223,15 @@ ColumnConfig = Annotated[
     | Annotated[SeedDatasetColumnConfig, Tag("seed-dataset")]
     | Annotated[CustomColumnConfig, Tag("custom")],
     Discriminator(_column_tag),
+    BeforeValidator(_refuse_unsupported_type),
 ]
 
 
 def column_class(column_type: str) -> type[ColumnConfigBase]:
     """The config class for a column type name (either spelling)."""
     key = normalize_column_type(column_type)
+    if key in DD_COLUMN_TYPES and key not in _COLUMN_CLASSES:
+        raise ValueError(f"column_type '{key}' is not supported by dd_prefect (yet)")
     if key not in _COLUMN_CLASSES:
         known = ", ".join(sorted(_COLUMN_CLASSES))
         raise ValueError(f"unknown column_type {column_type!r} (known: {known})")

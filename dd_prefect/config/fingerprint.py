@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dd_prefect.config.dd_fields import drop_noop
+
 # Operational inference knobs: they change how fast, not what, so no fingerprint sees them.
 _OPERATIONAL_FIELDS = {"max_parallel_requests", "timeout"}
 
@@ -47,6 +49,21 @@ def _strip_operational(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _strip_noop_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without Data Designer's fields at their no-op default, so adding those fields
+    to the models left the fingerprint of every config that doesn't use them unchanged."""
+    data = drop_noop("config", data)
+    data["columns"] = [drop_noop(c.get("column_type", ""), c) for c in data.get("columns", [])]
+    models = []
+    for model in data.get("model_configs", []):
+        model = drop_noop("model", model)
+        if isinstance(model.get("inference_parameters"), dict):
+            model["inference_parameters"] = drop_noop("inference", model["inference_parameters"])
+        models.append(model)
+    data["model_configs"] = models
+    return data
+
+
 def fingerprint_of(config: BaseModel) -> str:
     """Fingerprint of a DataDesignerConfig (DataFrame seeds count by content digest)."""
     seed = getattr(config, "seed_config", None)
@@ -59,4 +76,4 @@ def fingerprint_of(config: BaseModel) -> str:
         else:
             seed_data["source"] = source.model_dump(mode="json")
         data["seed_config"] = seed_data
-    return digest(_strip_operational(data))
+    return digest(_strip_operational(_strip_noop_defaults(data)))

@@ -123,6 +123,12 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
         drop=True,
     )
     builder.add_column(
+        name="reviewer",
+        column_type="sampler",
+        sampler_type="person_from_faker",
+        params={"locale": "en_GB", "age_range": [30, 40]},
+    )
+    builder.add_column(
         name="question",
         column_type="llm_text",
         model_alias="writer",
@@ -326,7 +332,7 @@ def sampler_params(draw, sampler_type: str, earlier: list[str]) -> dict:
             "reference_column_name": draw(st.sampled_from(earlier) if earlier else names),
             "unit": draw(st.sampled_from("Dhms")),
         }
-    assert sampler_type == "person"
+    assert sampler_type in ("person", "person_from_faker")
     return {
         "locale": draw(st.sampled_from(["en_US", "de_DE", "ja_JP"])),
         "sex": draw(st.sampled_from([None, "Male", "Female"])),
@@ -373,7 +379,7 @@ def column_dicts(draw, name: str, earlier: list[str], aliases: list[str]) -> dic
         column["model_alias"] = draw(st.sampled_from(aliases))
         column["system_prompt"] = draw(st.none() | prompts(earlier))
         if kind == "llm_code":
-            column["code_lang"] = draw(st.sampled_from(["python", "sql", "go"]))
+            column["code_lang"] = draw(st.sampled_from(["python", "sql:postgres", "go"]))
         if kind == "llm-structured":
             column["output_format"] = draw(
                 st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=4)
