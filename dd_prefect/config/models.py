@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,7 +43,28 @@ def key_variable_allowed(name: str, allowed: Iterable[str] = ()) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in DEFAULT_KEY_VARIABLES)
 
 
-def api_key_refusal(provider: ModelProvider, allowed: Iterable[str] = ()) -> str | None:
+class KeyedProvider(Protocol):
+    """A provider (of models or of MCP tools) whose `api_key` names where its key lives."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def api_key(self) -> str | None: ...
+
+
+def api_key_reference(value: str | None) -> str | None:
+    """`value` if it names an environment variable or a Prefect Secret block (or is None);
+    ValueError if it looks like a key itself."""
+    if value is None or _ENV_NAME.fullmatch(value) or _SECRET_NAME.fullmatch(value):
+        return value
+    raise ValueError(
+        "api_key must name an environment variable (e.g. OPENAI_API_KEY) or a Prefect "
+        "Secret block ('secret:<block-name>'), never hold the key itself"
+    )
+
+
+def api_key_refusal(provider: KeyedProvider, allowed: Iterable[str] = ()) -> str | None:
     """Why the worker refuses `provider`'s api_key (None when it doesn't). Names the provider
     and the variable, never a value."""
     ref = provider.api_key
@@ -78,12 +99,7 @@ class ModelProvider(BaseModel):
     @field_validator("api_key")
     @classmethod
     def _names_not_keys(cls, value: str | None) -> str | None:
-        if value is None or _ENV_NAME.fullmatch(value) or _SECRET_NAME.fullmatch(value):
-            return value
-        raise ValueError(
-            "api_key must name an environment variable (e.g. OPENAI_API_KEY) or a Prefect "
-            "Secret block ('secret:<block-name>'), never hold the key itself"
-        )
+        return api_key_reference(value)
 
     @field_validator("endpoint")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from .answers import approx_tokens, break_json, build_answer, canonical, message_text
 from .config import DEFAULT_MODEL, MockLLMConfig
+from .tool_calls import mention_tool_results, tool_calls_for
 
 __all__ = ["MockLLMState", "Reply", "error"]
 
@@ -51,6 +52,7 @@ class _Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     auth: dict[str, int] = dataclasses.field(default_factory=dict)
+    tool_calls: int = 0
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -105,6 +107,7 @@ class MockLLMState:
             "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "auth": dict(s.auth),
+            "tool_calls": s.tool_calls,
         }
 
     def close(self) -> None:
@@ -214,12 +217,25 @@ class MockLLMState:
         response_format: Any,
         draw_broken: float,
     ) -> Reply:
+        config = self.config
+        calls = tool_calls_for(
+            model,
+            messages,
+            request.get("tools"),
+            request.get("tool_choice"),
+            config.tool_call_turns,
+            config.tool_calls_per_turn,
+        )
+        if calls is not None:
+            return self._tool_call_reply(model, messages, calls)
         key = hashlib.sha256(canonical([model, messages, response_format])).digest()[:16]
         cached = self._answers.get(key)
         if cached is None:
-            content = build_answer(model, messages, response_format)
-            prompt_tokens = sum(approx_tokens(message_text(m)) for m in messages)
             kind = response_format.get("type") if isinstance(response_format, dict) else None
+            content = build_answer(model, messages, response_format)
+            if kind not in ("json_schema", "json_object"):
+                content = mention_tool_results(content, messages)
+            prompt_tokens = sum(approx_tokens(message_text(m)) for m in messages)
             cached = (content, prompt_tokens, kind in ("json_schema", "json_object"))
             if len(self._answers) >= _ANSWER_CACHE_SIZE:
                 self._answers.clear()
@@ -258,3 +274,30 @@ class MockLLMState:
             "system_fingerprint": "mock",
         }
         return Reply(200, payload)
+
+    def _tool_call_reply(self, model: str, messages: list[Any], calls: list[Any]) -> Reply:
+        """An answer that calls tools (``finish_reason`` ``tool_calls``, no content)."""
+        stats = self._stats
+        stats.tool_calls += len(calls)
+        prompt_tokens = sum(approx_tokens(message_text(m)) for m in messages)
+        completion_tokens = approx_tokens(json.dumps(calls))
+        stats.prompt_tokens += prompt_tokens
+        stats.completion_tokens += completion_tokens
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+        return Reply(
+            200,
+            {
+                "id": f"chatcmpl-mock-{calls[0]['id']}-{stats.requests}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [choice],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+                "system_fingerprint": "mock",
+            },
+        )
