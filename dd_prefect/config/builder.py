@@ -18,6 +18,7 @@ from dd_prefect.config.columns import (
 )
 from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.fingerprint import fingerprint_of
+from dd_prefect.config.info import ConfigBuilderInfo
 from dd_prefect.config.io import dump_file, load_file
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
@@ -141,6 +142,11 @@ class DataDesignerConfigBuilder:
         self._seed_config: SeedConfig | None = None
         self._processors: list[Any] = []
         self.allow_column_overrides = allow_column_overrides
+
+    @property
+    def info(self) -> ConfigBuilderInfo:
+        """Tables of the sampler types and this builder's models: ``info.display("samplers")``."""
+        return ConfigBuilderInfo(self._model_configs)
 
     @classmethod
     def from_config(cls, config: DataDesignerConfig | str | Path) -> DataDesignerConfigBuilder:

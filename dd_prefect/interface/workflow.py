@@ -13,6 +13,7 @@ from dd_prefect.config.seeds import IndexRange, PartitionBlock, SamplingStrategy
 from dd_prefect.config.stage import OnSuccess, Stage, check_name
 from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.errors import ConfigValidationError
+from dd_prefect.interface.config_input import as_config
 from dd_prefect.orchestration.preview import preview_workflow_stage
 from dd_prefect.orchestration.runtime import Runtime, run_sync
 from dd_prefect.orchestration.workflow_flow import WorkflowProgress, WorkflowRun, run_workflow
@@ -73,9 +74,13 @@ class CompositeWorkflow:
         deep-copied. Raises ConfigValidationError listing every problem, each naming the
         stage.
         """
+        try:
+            config = as_config(config_builder)
+        except ConfigValidationError as exc:
+            raise exc.in_stage(name) from None
         stage = Stage.of(
             name,
-            config_builder,
+            config,
             num_records=num_records,
             on_success=on_success,
             on_success_version=on_success_version,
