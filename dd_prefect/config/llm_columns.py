@@ -8,8 +8,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from dd_prefect.config.column_base import ColumnConfigBase
+from dd_prefect.config.modality import ImageContext, context_columns
 from dd_prefect.config.utils.code_lang import CodeLang
 from dd_prefect.config.utils.trace_type import TraceType
+
+TRACE_COLUMN_POSTFIX = "__trace"
+"""Suffix of the column holding an LLM column's trace (`with_trace`)."""
+REASONING_CONTENT_COLUMN_POSTFIX = "__reasoning_content"
+"""Suffix of the column holding an LLM column's reasoning (`extract_reasoning_content`)."""
 
 
 class LLMTextColumnConfig(ColumnConfigBase):
@@ -19,7 +25,7 @@ class LLMTextColumnConfig(ColumnConfigBase):
     prompt: str
     model_alias: str
     system_prompt: str | None = None
-    multi_modal_context: list[dict[str, Any]] | None = None
+    multi_modal_context: list[ImageContext] | None = None
     tool_alias: str | None = None
     with_trace: TraceType = TraceType.NONE
     extract_reasoning_content: bool = False
@@ -28,6 +34,20 @@ class LLMTextColumnConfig(ColumnConfigBase):
         out = {"prompt": self.prompt}
         if self.system_prompt:
             out["system_prompt"] = self.system_prompt
+        return out
+
+    def required_columns(self) -> set[str]:
+        return super().required_columns() | context_columns(self.multi_modal_context)
+
+    @property
+    def side_effect_columns(self) -> list[str]:
+        """``<name>__trace`` (with `with_trace`) and ``<name>__reasoning_content`` (with
+        `extract_reasoning_content`), as Data Designer names them."""
+        out = []
+        if self.with_trace != TraceType.NONE:
+            out.append(self.name + TRACE_COLUMN_POSTFIX)
+        if self.extract_reasoning_content:
+            out.append(self.name + REASONING_CONTENT_COLUMN_POSTFIX)
         return out
 
     @property
