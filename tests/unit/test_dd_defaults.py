@@ -128,7 +128,7 @@ def test_a_key_written_into_the_home_file_is_refused(empty_data_designer_home: P
         "providers:\n- name: openai\n  endpoint: https://api.openai.com/v1\n"
         "  api_key: sk-live-123\n"
     )
-    with pytest.raises(ConfigValidationError, match="model_providers.yaml") as caught:
+    with pytest.raises(ConfigValidationError, match=r"model_providers\.yaml") as caught:
         default_model_providers()
     assert "sk-live-123" not in str(caught.value)
 
