@@ -20,7 +20,10 @@ from dd_prefect.config.columns import (
     SamplerColumnConfig,
     Score,
     SeedDatasetColumnConfig,
+    SkipConfig,
+    ValidationColumnConfig,
 )
+from dd_prefect.config.custom_column import custom_column_generator
 from dd_prefect.config.dag import dependency_graph, topological_order
 from dd_prefect.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
 from dd_prefect.config.processors import (
@@ -35,6 +38,7 @@ from dd_prefect.config.samplers import (
     CategorySamplerParams,
     DatetimeSamplerParams,
     GaussianSamplerParams,
+    PersonFromFakerSamplerParams,
     PersonSamplerParams,
     PoissonSamplerParams,
     SamplerType,
@@ -45,6 +49,8 @@ from dd_prefect.config.samplers import (
 )
 from dd_prefect.config.seeds import (
     DataFrameSeedSource,
+    DirectorySeedSource,
+    FileContentsSeedSource,
     IndexRange,
     LocalFileSeedSource,
     PartitionBlock,
@@ -52,7 +58,14 @@ from dd_prefect.config.seeds import (
     SeedConfig,
 )
 from dd_prefect.config.stage import Stage
+from dd_prefect.config.utils.code_lang import CodeLang
 from dd_prefect.config.validation import SEED_PENDING, validate_config
+from dd_prefect.config.validator_params import (
+    CodeValidatorParams,
+    LocalCallableValidatorParams,
+    RemoteValidatorParams,
+    ValidatorType,
+)
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.errors import ConfigIssue, ConfigValidationError, DataDesignerError
 
@@ -62,6 +75,8 @@ __all__ = [
     "BinomialSamplerParams",
     "CategorySamplerParams",
     "ChatCompletionInferenceParams",
+    "CodeLang",
+    "CodeValidatorParams",
     "ColumnConfig",
     "ColumnType",
     "ConfigIssue",
@@ -73,21 +88,26 @@ __all__ = [
     "DataFrameSeedSource",
     "DatasetSpec",
     "DatetimeSamplerParams",
+    "DirectorySeedSource",
     "DropColumnsProcessorConfig",
     "ExpressionColumnConfig",
+    "FileContentsSeedSource",
     "GaussianSamplerParams",
     "IndexRange",
     "LLMCodeColumnConfig",
     "LLMJudgeColumnConfig",
     "LLMStructuredColumnConfig",
     "LLMTextColumnConfig",
+    "LocalCallableValidatorParams",
     "LocalFileSeedSource",
     "ModelConfig",
     "ModelProvider",
     "PartitionBlock",
+    "PersonFromFakerSamplerParams",
     "PersonSamplerParams",
     "PoissonSamplerParams",
     "ProcessorConfig",
+    "RemoteValidatorParams",
     "RunConfig",
     "SamplerColumnConfig",
     "SamplerType",
@@ -96,12 +116,16 @@ __all__ = [
     "Score",
     "SeedConfig",
     "SeedDatasetColumnConfig",
+    "SkipConfig",
     "Stage",
     "SubcategorySamplerParams",
     "TimeDeltaSamplerParams",
     "UUIDSamplerParams",
     "UniformSamplerParams",
+    "ValidationColumnConfig",
+    "ValidatorType",
     "WorkflowSpec",
+    "custom_column_generator",
     "dependency_graph",
     "load_spec",
     "topological_order",

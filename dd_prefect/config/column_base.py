@@ -27,6 +27,7 @@ class ColumnType(StrEnum):
     LLM_JUDGE = "llm-judge"
     SEED_DATASET = "seed-dataset"
     CUSTOM = "custom"
+    VALIDATION = "validation"
 
 
 def normalize_column_type(value: Any) -> Any:
@@ -43,6 +44,11 @@ class SkipConfig(BaseModel):
 
     when: str
     value: bool | int | float | str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns `when` reads, sorted (the column runs after them)."""
+        return sorted(template_references(self.when))
 
 
 class ColumnConfigBase(BaseModel):
@@ -97,7 +103,17 @@ class ColumnConfigBase(BaseModel):
             refs |= template_references(source)
         return refs
 
+    def skip_columns(self) -> set[str]:
+        """Columns its ``skip.when`` reads: edges in the dependency graph too, but not data
+        (a skip of one of them does not propagate)."""
+        return set(self.skip.columns) if self.skip is not None else set()
+
     @property
     def is_llm(self) -> bool:
         """Whether cells of this column are LLM calls."""
         return False
+
+    @property
+    def side_effect_columns(self) -> list[str]:
+        """Columns this column fills beside its own (Data Designer's side-effect columns)."""
+        return []

@@ -9,7 +9,6 @@ lacks are refused unless at their no-op default (see :mod:`dd_prefect.config.dd_
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
 from typing import Annotated, Any, Literal
 
@@ -24,12 +23,14 @@ from pydantic import (
     model_validator,
 )
 
+from dd_prefect.config.callables import CALLABLE_PATH, callable_path
 from dd_prefect.config.column_base import (
     ColumnConfigBase,
     ColumnType,
     SkipConfig,
     normalize_column_type,
 )
+from dd_prefect.config.custom_column import generator_metadata, resolve_generator
 from dd_prefect.config.dd_fields import (
     DD_COLUMN_TYPES,
     DD_SAMPLER_TYPES,
@@ -51,6 +52,7 @@ from dd_prefect.config.samplers import (
     SubcategorySamplerParams,
     TimeDeltaSamplerParams,
 )
+from dd_prefect.config.validation_column import ValidationColumnConfig
 
 __all__ = [
     "ColumnConfig",
@@ -66,6 +68,7 @@ __all__ = [
     "Score",
     "SeedDatasetColumnConfig",
     "SkipConfig",
+    "ValidationColumnConfig",
     "column_class",
     "normalize_column_type",
 ]
@@ -110,12 +113,27 @@ class SamplerColumnConfig(ColumnConfigBase):
             }
         return data
 
+    def templates(self) -> dict[str, str]:
+        # Data Designer's conditions are Jinja expressions without the braces.
+        return {
+            f"conditional_params[{condition!r}]": condition_template(condition)
+            for condition in self.conditional_params
+        }
+
     def required_columns(self) -> set[str]:
-        if isinstance(self.params, SubcategorySamplerParams):
-            return {self.params.category}
-        if isinstance(self.params, TimeDeltaSamplerParams):
-            return {self.params.reference_column_name}
-        return set()
+        refs = super().required_columns()
+        for params in (self.params, *self.conditional_params.values()):
+            if isinstance(params, SubcategorySamplerParams):
+                refs.add(params.category)
+            elif isinstance(params, TimeDeltaSamplerParams):
+                refs.add(params.reference_column_name)
+        return refs
+
+
+def condition_template(condition: str) -> str:
+    """A `conditional_params` condition as a template: ``{{ <condition> }}``; a row meets it
+    when that renders ``True`` (as Data Designer)."""
+    return "{{ " + condition + " }}"
 
 
 def _typed(kind: SamplerType, params: Any, field: str, column: Any) -> Any:
@@ -155,31 +173,73 @@ class SeedDatasetColumnConfig(ColumnConfigBase):
 
 
 class CustomColumnConfig(ColumnConfigBase):
-    """A column computed by user code referenced as ``"pkg.module:function"``.
+    """A column computed by user code: dd_prefect's `function` or Data Designer's
+    `generator_function` (exactly one).
 
-    ``cell_by_cell``: ``function(row: dict, params: dict) -> value`` (sync or async), per row.
-    ``full_column``: ``function(df: DataFrame, params: dict) -> list | Series``, per row group.
+    `function`, ``"pkg.module:function"``: ``cell_by_cell``: ``function(row: dict, params:
+    dict) -> value`` (sync or async), per row; ``full_column``: ``function(df: DataFrame,
+    params: dict) -> list | Series``, per row group.
+
+    `generator_function`: a function decorated with Data Designer's
+    :func:`~dd_prefect.config.custom_column.custom_column_generator` (stored as its
+    ``"pkg.module:function"`` path), or the path or registered name of one; it gets the row
+    (a dict) or the rows (a DataFrame), and `generator_params` when it takes them, and
+    returns them with the column and its side-effect columns added.
     """
 
     column_type: Literal["custom"] = "custom"
-    function: str
+    function: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     required_columns_: list[str] = Field(default_factory=list, alias="required_columns")
     generation_strategy: Literal["cell_by_cell", "full_column"] = "cell_by_cell"
-    generator_function: Any = None
+    generator_function: str | None = None
     generator_params: dict[str, Any] | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
     @field_validator("function")
     @classmethod
-    def _import_path(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+    def _import_path(cls, value: str | None) -> str | None:
+        if value is not None and not CALLABLE_PATH.fullmatch(value):
             raise ValueError(f"function must look like 'pkg.module:function', got {value!r}")
         return value
 
+    @field_validator("generator_function", mode="before")
+    @classmethod
+    def _generator_path(cls, value: Any) -> Any:
+        return callable_path(value) if callable(value) else value
+
+    @field_validator("generator_params", mode="before")
+    @classmethod
+    def _params_dict(cls, value: Any) -> Any:
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+    @model_validator(mode="after")
+    def _one_function(self) -> CustomColumnConfig:
+        if (self.function is None) == (self.generator_function is None):
+            raise ValueError(
+                f"column '{self.name}': give exactly one of function ('pkg.module:function') "
+                "and generator_function (Data Designer's)"
+            )
+        return self
+
+    def _metadata(self) -> dict[str, list[str]]:
+        if self.generator_function is None:
+            return {}
+        try:
+            fn = resolve_generator(self.generator_function)
+        except LookupError:  # reported by validation
+            return {}
+        return generator_metadata(fn) or {}
+
+    @property
+    def side_effect_columns(self) -> list[str]:
+        """Further columns a `generator_function` adds (declared with its decorator)."""
+        return list(self._metadata().get("side_effect_columns", []))
+
     def required_columns(self) -> set[str]:
-        return set(self.required_columns_)
+        declared = set(self._metadata().get("required_columns", []))
+        return super().required_columns() | set(self.required_columns_) | declared
 
 
 _COLUMN_CLASSES: dict[str, type[ColumnConfigBase]] = {
@@ -191,6 +251,7 @@ _COLUMN_CLASSES: dict[str, type[ColumnConfigBase]] = {
     "llm-judge": LLMJudgeColumnConfig,
     "seed-dataset": SeedDatasetColumnConfig,
     "custom": CustomColumnConfig,
+    "validation": ValidationColumnConfig,
 }
 
 
@@ -221,7 +282,8 @@ ColumnConfig = Annotated[
     | Annotated[LLMStructuredColumnConfig, Tag("llm-structured")]
     | Annotated[LLMJudgeColumnConfig, Tag("llm-judge")]
     | Annotated[SeedDatasetColumnConfig, Tag("seed-dataset")]
-    | Annotated[CustomColumnConfig, Tag("custom")],
+    | Annotated[CustomColumnConfig, Tag("custom")]
+    | Annotated[ValidationColumnConfig, Tag("validation")],
     Discriminator(_column_tag),
     BeforeValidator(_refuse_unsupported_type),
 ]

@@ -42,15 +42,15 @@ class DDField:
 
 
 DD_FIELDS: tuple[DDField, ...] = (
-    DDField(ALL_COLUMNS, "skip", (None,)),
-    DDField(ALL_COLUMNS, "propagate_skip", (True,)),
-    DDField(("sampler",), "conditional_params", ({},)),
+    DDField(ALL_COLUMNS, "skip", (None,), supported=True),
+    DDField(ALL_COLUMNS, "propagate_skip", (True,), supported=True),
+    DDField(("sampler",), "conditional_params", ({},), supported=True),
     DDField(LLM_COLUMNS, "multi_modal_context", (None, [])),
     DDField(LLM_COLUMNS, "tool_alias", (None,)),
     DDField(LLM_COLUMNS, "with_trace", ("none",)),
     DDField(LLM_COLUMNS, "extract_reasoning_content", (False,)),
-    DDField(("custom",), "generator_function", (None,)),
-    DDField(("custom",), "generator_params", (None,)),
+    DDField(("custom",), "generator_function", (None,), supported=True),
+    DDField(("custom",), "generator_params", (None,), supported=True),
     DDField(("config",), "tool_configs", ([], None)),
     DDField(("config",), "constraints", (None, [])),
     DDField(("config",), "profilers", (None, [])),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -18,13 +17,13 @@ import pandas as pd
 from dd_prefect.config.builder import DataDesignerConfig, column_name_problem, globals_read
 from dd_prefect.config.columns import (
     ColumnConfigBase,
-    CustomColumnConfig,
     LLMJudgeColumnConfig,
     LLMStructuredColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
 )
 from dd_prefect.config.dag import dependency_graph, find_cycle
+from dd_prefect.config.feature_checks import condition_problems, feature_problems
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
     SchemaTransformProcessorConfig,
@@ -104,7 +103,7 @@ def validate_config(
     for column in config.columns:
         _check_column(column, config, add)
 
-    names = {c.name for c in config.columns}
+    names = {n for c in config.columns for n in (c.name, *c.side_effect_columns)}
     known = names | (known_seed or set())
     # Columns whose templates don't parse (reported above) have unknown references.
     parsed = [c for c in config.columns if _templates_parse(c)]
@@ -126,7 +125,7 @@ def validate_config(
                 )
     if known_seed is not None:
         for column in parsed:
-            missing = column.required_columns() - known - {column.name}
+            missing = (column.required_columns() | column.skip_columns()) - known - {column.name}
             for ref in sorted(missing):
                 add(f"references unknown column '{ref}'", column=column.name)
         for column in config.columns:
@@ -226,6 +225,8 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Ad
             template_references(source)
         except jinja2.TemplateSyntaxError as exc:
             add(f"Jinja syntax error in {field}: {exc.message}", column=column.name)
+    for message, where in feature_problems(column):
+        add(message, column=column.name, field=where)
     if isinstance(column, SamplerColumnConfig):
         for message in _sampler_problems(column, config):
             add(message, column=column.name)
@@ -243,15 +244,6 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Ad
         for name, count in Counter(s.name for s in column.scores).items():
             if count > 1:
                 add(f"duplicate score name '{name}'", column=column.name)
-    elif isinstance(column, CustomColumnConfig):
-        module, _, attr = column.function.partition(":")
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except Exception as exc:  # a user module may fail at import with any error
-            add(f"cannot import function '{column.function}': {exc}", column=column.name)
-        else:
-            if not callable(target):
-                add(f"'{column.function}' is not callable", column=column.name)
 
 
 def _json_schema_problem(schema: dict[str, Any]) -> str | None:
@@ -268,6 +260,7 @@ def _json_schema_problem(schema: dict[str, Any]) -> str | None:
 
 def _sampler_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> list[str]:
     out = _value_problems(column, config)
+    out += condition_problems(column, config.columns)
     if column.convert_to in ("int", "float"):
         values: list[Any] = []
         if isinstance(column.params, CategorySamplerParams):

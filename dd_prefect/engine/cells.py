@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import re
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +19,7 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     LLMTextColumnConfig,
 )
+from dd_prefect.engine.generator_functions import call_generator, custom_function
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
 from dd_prefect.engine.templating import render
 from dd_prefect.errors import CellError
@@ -64,13 +63,6 @@ def expression_cell(column: ExpressionColumnConfig, row: dict[str, Any], index: 
     )
 
 
-@lru_cache(maxsize=256)
-def load_callable(path: str) -> Callable[..., Any]:
-    """Import ``"pkg.module:function"``."""
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 def _custom_failure(column: CustomColumnConfig, exc: Exception) -> CellError:
     if isinstance(exc, CellError):
         return exc
@@ -81,7 +73,9 @@ def call_custom(column: CustomColumnConfig, row: dict[str, Any]) -> Any:
     """Call a cell-by-cell custom function with the row and its params; a failure is a
     CellError naming the column. An async function's awaitable is returned as is."""
     try:
-        return load_callable(column.function)(dict(row), dict(column.params))
+        if column.generator_function is not None:  # Data Designer's calling convention
+            return call_generator(column, row)
+        return custom_function(column)(dict(row), dict(column.params))
     except Exception as exc:
         raise _custom_failure(column, exc) from None
 

@@ -27,15 +27,17 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
+    ValidationColumnConfig,
 )
 from dd_prefect.config.processors import SchemaTransformProcessorConfig
 from dd_prefect.config.run_config import RunConfig
-from dd_prefect.config.samplers import PersonSamplerParams
+from dd_prefect.config.samplers import PersonFromFakerSamplerParams, PersonSamplerParams
 from dd_prefect.engine.cells import is_row_wise
 from dd_prefect.engine.parquet_io import batch_file_name, to_table, write_parquet
 from dd_prefect.engine.processors import apply_processors
 from dd_prefect.errors import CellError, GenerationError
 
+PERSON_PARAMS = (PersonSamplerParams, PersonFromFakerSamplerParams)
 PARQUET_DIR = "parquet-files"
 PROCESSORS_DIR = "processors-files"
 DROPPED_DIR = "dropped-columns"
@@ -205,7 +207,8 @@ class RowGroupOutput:
             c.name
             for c in self.config.columns
             if isinstance(c, LLMStructuredColumnConfig | LLMJudgeColumnConfig)
-            or (isinstance(c, SamplerColumnConfig) and isinstance(c.params, PersonSamplerParams))
+            or (isinstance(c, SamplerColumnConfig) and isinstance(c.params, PERSON_PARAMS))
+            or isinstance(c, ValidationColumnConfig)
         ]
 
     def _arrow_types(self) -> dict[str, pa.DataType]:

@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from dd_prefect.config.columns import SamplerColumnConfig
+from dd_prefect.config.columns import SamplerColumnConfig, condition_template
 from dd_prefect.config.dag import topological_order
 from dd_prefect.config.samplers import (
     BernoulliSamplerParams,
@@ -36,6 +36,7 @@ from dd_prefect.config.samplers import (
     PersonFromFakerSamplerParams,
     PersonSamplerParams,
     PoissonSamplerParams,
+    SamplerParams,
     SubcategorySamplerParams,
     TimeDeltaSamplerParams,
     UniformSamplerParams,
@@ -45,6 +46,8 @@ from dd_prefect.config.samplers import (
 from dd_prefect.engine.persons import PERSON_FIELDS as PERSON_FIELDS
 from dd_prefect.engine.persons import faker_person_values, person_values
 from dd_prefect.engine.randomness import draw_rows
+from dd_prefect.engine.templating import render
+from dd_prefect.errors import CellError
 
 STR_DTYPE = "str"
 """The dtype of string sampler columns (pandas' default string dtype)."""
@@ -72,11 +75,12 @@ def sample_columns(
     Raises ValueError naming the column for values that cannot be sampled or converted (e.g.
     a parent value without subcategory values).
     """
-    n = len(frame)
     for column in topological_order(list(columns)):
         assert isinstance(column, SamplerColumnConfig)
         try:
-            values = _sample_one(column, frame, start, n, seed, fingerprint)
+            values = _sample_one(column.params, column.name, frame, start, seed, fingerprint)
+            if column.conditional_params:
+                values = _conditional(column, values, frame, start, seed, fingerprint)
             if column.convert_to is not None:
                 values = _convert(values, column.convert_to)
         except ValueError as exc:
@@ -85,18 +89,48 @@ def sample_columns(
     return frame
 
 
-def _sample_one(
+def _conditional(
     column: SamplerColumnConfig,
+    values: Values,
     frame: pd.DataFrame,
     start: int,
-    n: int,
     seed: int | None,
     fingerprint: str,
 ) -> Values:
-    p = column.params
+    """`values` where a row meets no condition; else the values of the last condition it
+    meets (Data Designer's order). Each condition's params draw from a stream of their own,
+    for every row (so the column's dtype never depends on which rows meet which)."""
+    rows = frame.to_dict("records")
+    for condition, params in column.conditional_params.items():
+        template = condition_template(condition)
+        try:
+            meets = np.array([render(template, row, column=column.name) == "True" for row in rows])
+        except CellError as exc:
+            raise ValueError(f"condition {condition!r}: {exc}") from None
+        stream = f"{column.name}|{condition}"
+        other = _sample_one(params, stream, frame, start, seed, fingerprint)
+        values = _where(meets, other, values)
+    return values
 
+
+def _where(mask: np.ndarray, chosen: Values, rest: Values) -> Values:
+    if chosen.dtype != rest.dtype:  # e.g. int values with str ones: all as str
+        chosen, rest = _convert(chosen, "str"), _convert(rest, "str")
+    out = rest.copy()
+    out[mask] = chosen[mask]
+    return out
+
+
+def _sample_one(
+    p: SamplerParams,
+    stream: str,
+    frame: pd.DataFrame,
+    start: int,
+    seed: int | None,
+    fingerprint: str,
+) -> Values:
     def draw(fn: Callable[[np.random.Generator, int], tuple[np.ndarray, ...]]):
-        return draw_rows(seed, fingerprint, column.name, start, n, fn)
+        return draw_rows(seed, fingerprint, stream, start, len(frame), fn)
 
     if isinstance(p, CategorySamplerParams):
         return _category(p, draw)

@@ -174,6 +174,14 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
         required_columns=["review", "verdict"],
         generation_strategy="full_column",
     )
+    builder.add_column(
+        name="snippet_check",
+        column_type="validation",
+        target_columns=["snippet"],
+        validator_type="code",
+        validator_params={"code_lang": "python"},
+        batch_size=4,
+    )
     builder.add_processor(
         dd.DropColumnsProcessorConfig(name="drop_internals", column_names=["internal_*", "uid"])
     )
