@@ -46,7 +46,7 @@ class CodeValidatorParams(_ValidatorParams):
     def _supported(cls, value: CodeLang) -> CodeLang:
         if value not in SUPPORTED_CODE_LANGUAGES:
             known = ", ".join(sorted(SUPPORTED_CODE_LANGUAGES))
-            raise ValueError(f"code validators check {known}; not {value.value!r}")
+            raise ValueError(f"code validators check {known}; not {str(value)!r}")
         return value
 
 
