@@ -9,7 +9,6 @@ from pydantic import Field, ValidationError, model_validator
 from dd_prefect.config.column_base import ColumnConfigBase
 from dd_prefect.config.validator_params import (
     PARAMS_BY_VALIDATOR,
-    UNSUPPORTED_VALIDATORS,
     ValidatorParams,
     ValidatorType,
 )
@@ -23,6 +22,7 @@ class ValidationColumnConfig(ColumnConfigBase):
       (type, symbol, line, column, message), from ruff's checks Data Designer uses.
     - ``code``, SQL: ``is_valid`` and ``error_messages`` (parse errors in the dialect).
     - ``local_callable``: the function's result row (``is_valid`` and its other columns).
+    - ``remote``: the endpoint's result for the row (``is_valid`` and whatever it adds).
 
     A code validator checks each target column on its own: with several, a cell maps each
     target column to its result. Validators run on `batch_size` rows at a time.
@@ -41,11 +41,6 @@ class ValidationColumnConfig(ColumnConfigBase):
         if not isinstance(data, dict):
             return data
         kind = data.get("validator_type")
-        if kind in UNSUPPORTED_VALIDATORS:
-            raise ValueError(
-                f"column '{data.get('name')}': validator_type '{kind}': "
-                f"{UNSUPPORTED_VALIDATORS[ValidatorType(kind)]}"
-            )
         params = data.get("validator_params")
         if kind in PARAMS_BY_VALIDATOR and isinstance(params, dict):
             try:

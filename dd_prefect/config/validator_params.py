@@ -5,7 +5,8 @@
 - ``local_callable``: :class:`LocalCallableValidatorParams`: a function
   ``(DataFrame of the target columns) -> DataFrame with an is_valid column``, named
   ``"pkg.module:function"`` (a module-level function is stored as its path).
-- ``remote``: :class:`RemoteValidatorParams` is read, but running it is refused.
+- ``remote``: :class:`RemoteValidatorParams`: rows POSTed to an HTTP endpoint in batches
+  (``{"data": [...]}`` in and out, as Data Designer sends them).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def validation_function_problem(reference: str) -> str | None:
 
 
 class RemoteValidatorParams(_ValidatorParams):
-    """An HTTP validator (read so Data Designer configs load; running it is refused)."""
+    """Check rows at `endpoint_url`: batches go out as ``{"data": [rows' target values]}``
+    and come back as ``{"data": [{"is_valid": ..., ...}]}`` (checked against
+    `output_schema` when set); `timeout` seconds per request, `max_retries` retries waiting
+    ``retry_backoff * 2**(n-1)`` seconds, up to `max_parallel_requests` batches at once."""
 
     validator_type: Literal["remote"] = "remote"
     endpoint_url: str
@@ -95,9 +99,3 @@ PARAMS_BY_VALIDATOR: dict[str, type[_ValidatorParams]] = {
     ValidatorType.LOCAL_CALLABLE: LocalCallableValidatorParams,
     ValidatorType.REMOTE: RemoteValidatorParams,
 }
-
-UNSUPPORTED_VALIDATORS = {
-    ValidatorType.REMOTE: "remote validators are not supported by dd_prefect (yet); "
-    "call the endpoint from a local_callable validator instead",
-}
-"""Validator types that load but are refused, with what to do instead."""

@@ -5,7 +5,8 @@ The result of a row is a dict shaped as Data Designer stores it:
 - Python (ruff, with the rules and scoring Data Designer uses): ``is_valid``,
   ``python_linter_score``, ``python_linter_severity``, ``python_linter_messages``;
 - SQL (parsed by sqlglot in the column's dialect): ``is_valid``, ``error_messages``;
-- local callable: the function's output row (``is_valid`` and whatever else it returns).
+- local callable: the function's output row (``is_valid`` and whatever else it returns);
+- remote: the endpoint's result (see :mod:`.remote_validator`).
 
 Validation is CPU work (and a ruff process per batch), so it runs off the event loop.
 """
@@ -29,7 +30,11 @@ import pandas as pd
 from dd_prefect.config.callables import load_callable
 from dd_prefect.config.utils.code_lang import CodeLang
 from dd_prefect.config.validation_column import ValidationColumnConfig
-from dd_prefect.config.validator_params import CodeValidatorParams, LocalCallableValidatorParams
+from dd_prefect.config.validator_params import (
+    LocalCallableValidatorParams,
+    RemoteValidatorParams,
+)
+from dd_prefect.engine.remote_validator import remote_results
 from dd_prefect.errors import GenerationError
 
 # Data Designer's ruff selection, and how a rule code maps to a pylint message type.
@@ -93,7 +98,8 @@ def _validate(column: ValidationColumnConfig, rows: list[dict[str, Any]]) -> lis
             for batch in batches
             for result in _local_callable(column, params, function, batch)
         ]
-    assert isinstance(params, CodeValidatorParams)  # remote is refused by the config
+    if isinstance(params, RemoteValidatorParams):
+        return remote_results(params, [[_targets(column, row) for row in b] for b in batches])
     check = _code_checker(params.code_lang)
     per_target = {
         target: [r for batch in batches for r in check([_text(row[target]) for row in batch])]
@@ -102,6 +108,10 @@ def _validate(column: ValidationColumnConfig, rows: list[dict[str, Any]]) -> lis
     if len(column.target_columns) == 1:
         return per_target[column.target_columns[0]]
     return [{t: per_target[t][i] for t in column.target_columns} for i in range(len(rows))]
+
+
+def _targets(column: ValidationColumnConfig, row: dict[str, Any]) -> dict[str, Any]:
+    return {t: row[t] for t in column.target_columns}
 
 
 def _text(value: Any) -> str:
@@ -124,7 +134,7 @@ def _local_callable(
     function: Callable[..., Any],
     batch: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    frame = pd.DataFrame([{t: row[t] for t in column.target_columns} for row in batch])
+    frame = pd.DataFrame([_targets(column, row) for row in batch])
     out = function(frame)
     where = f"column '{column.name}': validation function '{params.validation_function}'"
     if not isinstance(out, pd.DataFrame):

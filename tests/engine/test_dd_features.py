@@ -105,14 +105,6 @@ def test_validation_config_problems_are_named():
     text = str(info.value)
     assert "references unknown column 'nope'" in text
     assert "validation_function 'check_lengths' cannot be resolved" in text
-    with pytest.raises(Exception, match="remote validators are not supported"):
-        b.add_column(
-            name="r",
-            column_type="validation",
-            target_columns=["code"],
-            validator_type="remote",
-            validator_params={"endpoint_url": "http://127.0.0.1:1"},
-        )
 
 
 async def test_skip_when_and_propagation(mock_llm, make_generator):
