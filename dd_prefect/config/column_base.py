@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from dd_prefect.config.dd_fields import unsupported_problems
+from dd_prefect.config.dd_fields import refuse_unsupported
 from dd_prefect.config.fingerprint import sorted_sets
 from dd_prefect.config.templates import template_references
 
@@ -87,9 +87,7 @@ class ColumnConfigBase(BaseModel):
         if isinstance(data, dict):
             field = cls.model_fields.get("column_type")
             kind = normalize_column_type(data.get("column_type", field and field.default))
-            owner = f"column '{data.get('name')}'"
-            if problems := unsupported_problems(str(kind), data, owner):
-                raise ValueError("; ".join(problems))
+            refuse_unsupported(str(kind), data, f"column '{data.get('name')}'")
         return data
 
     def templates(self) -> dict[str, str]:

@@ -35,7 +35,7 @@ from dd_prefect.config.dd_fields import (
     DD_COLUMN_TYPES,
     DD_SAMPLER_TYPES,
     drop_noop,
-    unsupported_problems,
+    refuse_unsupported,
 )
 from dd_prefect.config.llm_columns import (
     LLMCodeColumnConfig,
@@ -145,8 +145,7 @@ def _typed(kind: SamplerType, params: Any, field: str, column: Any) -> Any:
         if inner != kind.value:
             raise ValueError(f"{field}.sampler_type '{inner}' differs from sampler_type '{kind}'")
         where = f"params:{kind.value}"
-        if problems := unsupported_problems(where, params, f"column '{column}' {field}"):
-            raise ValueError("; ".join(problems))
+        refuse_unsupported(where, params, f"column '{column}' {field}")
         return expected.model_validate(drop_noop(where, params, expected.model_fields))
     if isinstance(params, BaseModel) and not isinstance(params, expected):
         raise ValueError(

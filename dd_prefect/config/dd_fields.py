@@ -5,10 +5,15 @@ default (``propagate_skip: true``, ``with_trace: none``, ...), so each is accept
 field whose feature dd_prefect does not have yet is refused, naming the owner (the column,
 model, ...) and the field, when it is set to anything but its no-op default.
 
-Implementing one of these features: set ``supported=True`` on its entry (or drop a type
-from the ``UNSUPPORTED_*`` sets below). Keep the entry: fingerprints leave these fields out
-while they are at their no-op default, so configs that never used the feature keep their
-fingerprint.
+Column fields are declared on the column classes, which refuse through this table.
+Model and inference fields are declared by their classes when implemented; until then a
+Data Designer file's value is dropped at its no-op default and refused otherwise
+(:mod:`dd_prefect.config.dd_format`).
+
+Implementing one of these features: set ``supported=True`` on its entry. Keep the entry:
+fingerprints leave these fields out while they are at their no-op default, so configs
+that never used the feature keep their fingerprint. A new Data Designer column or sampler
+type is supported once it is in the ColumnConfig union or the SamplerType enum.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 LLM_COLUMNS = ("llm-text", "llm-code", "llm-structured", "llm-judge")
-ALL_COLUMNS = (*LLM_COLUMNS, "sampler", "expression", "seed-dataset", "custom")
+ALL_COLUMNS = (
+    *LLM_COLUMNS,
+    *("sampler", "expression", "seed-dataset", "custom", "validation", "embedding", "image"),
+)
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,9 @@ DD_FIELDS: tuple[DDField, ...] = (
     DDField(("params:person",), "with_synthetic_personas", (False,)),
 )
 
-# Data Designer's kinds of column, sampler and seed source. One that dd_prefect lacks (not
-# in its own union or enum) is refused as "not supported", naming the column or the seed.
-DD_COLUMN_TYPES = frozenset({*ALL_COLUMNS, "validation", "embedding", "image"})
+# Data Designer's kinds of column and sampler. One that dd_prefect lacks (not in its own
+# union or enum) is refused as "not supported", naming the column.
+DD_COLUMN_TYPES = frozenset(ALL_COLUMNS)
 DD_SAMPLER_TYPES = frozenset(
     {
         "bernoulli", "bernoulli_mixture", "binomial", "category", "datetime", "gaussian",
@@ -70,7 +78,6 @@ DD_SAMPLER_TYPES = frozenset(
         "uniform", "uuid",
     }
 )  # fmt: skip
-DD_SEED_TYPES = frozenset({"local", "hf", "directory", "file_contents", "agent_rollout", "df"})
 
 
 def fields_of(where: str) -> list[DDField]:
@@ -84,22 +91,27 @@ def is_noop(entry: DDField, value: Any) -> bool:
     return any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in entry.noop)
 
 
-def unsupported_problems(where: str, values: Mapping[str, Any], owner: str) -> list[str]:
-    """A "not supported" message for each unsupported field in `values` set to a non-default.
+def refuse_unsupported(
+    where: str, values: Mapping[str, Any], owner: str, *, include_supported: bool = False
+) -> None:
+    """Raise ValueError if `values` sets an unsupported field of `where` to a non-default.
 
-    `owner` names what carries the fields (``column 'x'``, ``model 'm'``), for the message.
+    The message names `owner` (``column 'x'``, ``model 'm'``) once, then each such field
+    ("not supported"). `include_supported`: count every entry as unsupported (for fields
+    a class can't hold).
     """
     problems = []
     for entry in fields_of(where):
-        if entry.supported or entry.field not in values:
+        if (entry.supported and not include_supported) or entry.field not in values:
             continue
         value = values[entry.field]
         if not is_noop(entry, value):
             problems.append(
-                f"{owner}: {entry.field}={value!r} is not supported by dd_prefect (yet); "
+                f"{entry.field}={value!r} is not supported by dd_prefect (yet); "
                 f"remove it or leave it at {entry.default!r}"
             )
-    return problems
+    if problems:
+        raise ValueError(f"{owner}: " + "; ".join(problems))
 
 
 def drop_noop(where: str, values: dict[str, Any], keep: Iterable[str] = ()) -> dict[str, Any]:

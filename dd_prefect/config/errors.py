@@ -30,6 +30,8 @@ def config_error_from(
         # A validator's own ValueError reads as written, without pydantic's "Value error, ".
         cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
         message = str(cause) if isinstance(cause, ValueError) else err["msg"]
+        if named_column is not None:  # said once, by the issue
+            message = message.removeprefix(f"column '{named_column}': ")
         issues.append(
             ConfigIssue(
                 message, column=named_column or column, stage=stage, field=loc_text or field
@@ -59,6 +61,10 @@ def _names_along(loc: list[Any], data: Any) -> tuple[str | None, str | None, int
             else:
                 column = name
             start = i + 1
+            # A tagged union's tag (the column_type) comes next in loc: no field of ours.
+            tag = loc[i + 1] if i + 1 < len(loc) else None
+            if owner == "columns" and isinstance(tag, str) and tag not in node:
+                start = i + 2
         else:
             break
     return stage, column, start
