@@ -100,7 +100,11 @@ def _conditional(
     """`values` where a row meets no condition; else the values of the last condition it
     meets (Data Designer's order). Each condition's params draw from a stream of their own,
     for every row (so the column's dtype never depends on which rows meet which)."""
-    rows = frame.to_dict("records")
+    # Datetimes as ISO text, as Data Designer renders conditions.
+    rows = [
+        {k: v.isoformat() if isinstance(v, pd.Timestamp) else v for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
     for condition, params in column.conditional_params.items():
         template = condition_template(condition)
         try:

@@ -178,6 +178,30 @@ async def test_conditional_params(mock_llm, make_generator):
     assert set(df["style"][~young]) == {"plain"}
 
 
+def test_conditions_read_datetimes_as_iso_text():
+    from dd_prefect.engine.samplers import sample_columns
+
+    columns = [
+        dd.SamplerColumnConfig(
+            name="when",
+            sampler_type="datetime",
+            params={"start": "2020-01-01", "end": "2022-01-01"},
+        ),
+        dd.SamplerColumnConfig(
+            name="era",
+            sampler_type="category",
+            params={"values": ["old"]},
+            conditional_params={"when >= '2021-01-01'": {"values": ["new"]}},
+        ),
+    ]
+    df = sample_columns(
+        columns, pd.DataFrame(index=pd.RangeIndex(200)), start=0, seed=3, fingerprint="fp"
+    )
+    assert list(df["era"]) == [
+        "new" if w >= pd.Timestamp("2021-01-01") else "old" for w in df["when"]
+    ]
+
+
 def test_condition_reading_a_later_column_is_refused():
     b = seeded(tier=["gold"])
     b.add_column(name="later", column_type="expression", expr="{{ tier }}")
