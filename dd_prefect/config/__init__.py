@@ -59,6 +59,7 @@ from dd_prefect.config.seeds import (
 )
 from dd_prefect.config.stage import Stage
 from dd_prefect.config.utils.code_lang import CodeLang
+from dd_prefect.config.utils.trace_type import TraceType
 from dd_prefect.config.validation import SEED_PENDING, validate_config
 from dd_prefect.config.validator_params import (
     CodeValidatorParams,
@@ -120,6 +121,7 @@ __all__ = [
     "Stage",
     "SubcategorySamplerParams",
     "TimeDeltaSamplerParams",
+    "TraceType",
     "UUIDSamplerParams",
     "UniformSamplerParams",
     "ValidationColumnConfig",

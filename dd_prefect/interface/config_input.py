@@ -13,7 +13,7 @@ def as_config(config: ConfigLike) -> DataDesignerConfig:
     """A config from a builder (built) or a config (copied), with Data Designer's default
     model for every alias it uses but does not define (``openai-text``, ...)."""
     if isinstance(config, DataDesignerConfigBuilder):
-        return with_default_models(config.build())
+        return with_default_models(config.build(skip_validation=True))
     if isinstance(config, DataDesignerConfig):
         return with_default_models(config.model_copy(deep=True))
     raise ConfigValidationError.of(
