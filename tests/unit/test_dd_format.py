@@ -381,3 +381,11 @@ def test_code_lang_takes_data_designers_values() -> None:
     assert CodeLang.parse("sql:postgres") == ("sql", "postgres")
     with pytest.raises(ValueError, match="code_lang"):
         dd.LLMCodeColumnConfig(name="c", prompt="p", model_alias="m", code_lang="klingon")
+
+
+def test_fingerprints_from_before_the_data_designer_fields_still_match() -> None:
+    """A config written (and fingerprinted) before columns had Data Designer's fields keeps
+    its fingerprint, so earlier runs are still reused."""
+    saved = json.loads((FIXTURES / "pre_dd_fields_config.json").read_text())
+    config = dd.DataDesignerConfig.from_dict(saved["config"])
+    assert config.fingerprint() == saved["fingerprint"]
