@@ -83,6 +83,17 @@ class SamplerColumnConfig(ColumnConfigBase):
     conditional_params: dict[str, SamplerParams] = Field(default_factory=dict)
     convert_to: Literal["int", "float", "str"] | None = None
 
+    @field_validator("convert_to", mode="before")
+    @classmethod
+    def _no_strftime(cls, value: Any) -> Any:
+        # Data Designer also takes a strftime format here (datetime and timedelta samplers).
+        if isinstance(value, str) and value not in ("int", "float", "str"):
+            raise ValueError(
+                f"convert_to={value!r} (a strftime format) is not supported by dd_prefect "
+                "(yet); format the value in an expression column"
+            )
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _typed_params(cls, data: Any) -> Any:

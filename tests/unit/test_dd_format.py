@@ -389,3 +389,10 @@ def test_fingerprints_from_before_the_data_designer_fields_still_match() -> None
     saved = json.loads((FIXTURES / "pre_dd_fields_config.json").read_text())
     config = dd.DataDesignerConfig.from_dict(saved["config"])
     assert config.fingerprint() == saved["fingerprint"]
+
+
+def test_strftime_convert_to_is_refused_by_name() -> None:
+    params = {"sampler_type": "datetime", "start": "2024-01-01", "end": "2024-02-01"}
+    column = sampler(name="when", sampler_type="datetime", params=params, convert_to="%Y-%m")
+    with pytest.raises(dd.ConfigValidationError, match=r"column 'when'.*not supported"):
+        dd.DataDesignerConfig.from_dict(dd_config([column]))
