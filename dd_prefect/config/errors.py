@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dd_prefect.errors import ConfigIssue, ConfigValidationError
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, InvalidConfigError
+
+__all__ = ["InvalidConfigError", "config_error_from"]  # as data_designer.config.errors
 
 
 def config_error_from(

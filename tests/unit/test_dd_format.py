@@ -3,6 +3,7 @@ accepted or refused by name; written so that Data Designer 0.9.7 loads it."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import subprocess
@@ -396,3 +397,29 @@ def test_strftime_convert_to_is_refused_by_name() -> None:
     column = sampler(name="when", sampler_type="datetime", params=params, convert_to="%Y-%m")
     with pytest.raises(dd.ConfigValidationError, match=r"column 'when'.*not supported"):
         dd.DataDesignerConfig.from_dict(dd_config([column]))
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("base", "SkipConfig"),
+        ("column_configs", "LLMTextColumnConfig"),
+        ("column_types", "DataDesignerColumnType"),
+        ("config_builder", "DataDesignerConfigBuilder"),
+        ("data_designer_config", "DataDesignerConfig"),
+        ("errors", "InvalidConfigError"),
+        ("models", "ModelConfig"),
+        ("processors", "DropColumnsProcessorConfig"),
+        ("run_config", "RunConfig"),
+        ("sampler_params", "SamplerType"),
+        ("seed", "SamplingStrategy"),
+        ("seed_source", "LocalFileSeedSource"),
+        ("seed_source_dataframe", "DataFrameSeedSource"),
+        ("utils.code_lang", "CodeLang"),
+        ("utils.info", "ConfigBuilderInfo"),
+        ("utils.trace_type", "TraceType"),
+    ],
+)
+def test_data_designer_module_paths_import(module: str, name: str) -> None:
+    """``from data_designer.config.<module> import <name>`` works as ``dd_prefect.config``."""
+    assert getattr(importlib.import_module(f"dd_prefect.config.{module}"), name)
