@@ -74,13 +74,11 @@ class CompositeWorkflow:
         deep-copied. Raises ConfigValidationError listing every problem, each naming the
         stage.
         """
-        try:
-            config = as_config(config_builder)
-        except ConfigValidationError as exc:
-            raise exc.in_stage(name) from None
         stage = Stage.of(
             name,
-            config,
+            as_config(config_builder)
+            if isinstance(config_builder, DataDesignerConfigBuilder | DataDesignerConfig)
+            else config_builder,  # Stage.of says what is wrong with it
             num_records=num_records,
             on_success=on_success,
             on_success_version=on_success_version,
