@@ -323,6 +323,43 @@ def test_data_designer_defaults_leave_the_fingerprint_unchanged() -> None:
     assert dd.DataDesignerConfig.from_dict(dd_config()).fingerprint() == plain.fingerprint()
 
 
+def built_here(tmp_path: Path) -> dd.DataDesignerConfigBuilder:
+    """A config built with our API: a seed with a selection, every LLM column, processors."""
+    import pandas as pd
+
+    pd.DataFrame({"doc": ["a", "b", "c"]}).to_parquet(tmp_path / "seed.parquet")
+    builder = a_builder().with_seed_dataset(
+        dd.LocalFileSeedSource(path=str(tmp_path / "seed.parquet")),
+        sampling_strategy=dd.SamplingStrategy.SHUFFLE,
+        selection_strategy=dd.IndexRange(start=0, end=1),
+    )
+    builder.add_column(
+        dd.LLMCodeColumnConfig(
+            name="query", prompt="SQL for {{ doc }}", model_alias="m", code_lang="sql:postgres"
+        )
+    )
+    builder.add_column(
+        name="facts",
+        column_type="llm-structured",
+        prompt="Facts of {{ doc }}",
+        model_alias="m",
+        output_format={"type": "object", "properties": {"n": {"type": "integer"}}},
+    )
+    builder.add_column(
+        name="grade",
+        column_type="llm-judge",
+        prompt="Grade {{ text }}",
+        model_alias="m",
+        scores=[dd.Score(name="q", description="quality", options={1: "bad", 2: "good"})],
+    )
+    builder.add_column(name="n", column_type="expression", expr="{{ facts.n }}", dtype="int")
+    builder.add_processor(dd.DropColumnsProcessorConfig(name="drop", column_names=["n"]))
+    builder.add_processor(
+        dd.SchemaTransformProcessorConfig(name="chat", template={"user": "{{ text }}"})
+    )
+    return builder
+
+
 @pytest.mark.skipif(not DD_PYTHON.exists(), reason="needs Data Designer 0.9.7 in /tmp/ddvenv")
 def test_data_designer_loads_what_we_write(tmp_path: Path) -> None:
     """Every fixture we load is written back, YAML and JSON, and Data Designer loads it
@@ -338,7 +375,7 @@ def test_data_designer_loads_what_we_write(tmp_path: Path) -> None:
             builder.write_config(tmp_path / f"{path.stem}{suffix}")
             written.append(tmp_path / f"{path.stem}{suffix}")
     written.append(tmp_path / "ours.yaml")
-    a_builder().write_config(written[-1])
+    built_here(tmp_path).write_config(written[-1])
     originals = subprocess.run(
         [DD_PYTHON, check, *CONFIGS], capture_output=True, text=True, check=False
     ).stdout
