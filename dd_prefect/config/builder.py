@@ -21,7 +21,7 @@ from dd_prefect.config.data_designer_config import DataDesignerConfig, column_na
 from dd_prefect.config.dd_format import wrap
 from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.info import ConfigBuilderInfo
-from dd_prefect.config.io import dump_file
+from dd_prefect.config.io import dump_file, load_file
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
 from dd_prefect.config.seeds import (
@@ -50,18 +50,21 @@ _CARRIED = ("tool_configs", "constraints", "profilers")
 class DataDesignerConfigBuilder:
     """Builds a :class:`DataDesignerConfig` step by step (the Data Designer builder API).
 
+    `model_configs`: a list, or a YAML/JSON file with a ``model_configs:`` list (as Data
+    Designer's).
+
     `allow_column_overrides`: let a column replace a column of the same name that the
     seed (or a stage's input) already has; without it that is a validation error.
     """
 
     def __init__(
         self,
-        model_configs: list[ModelConfig] | None = None,
+        model_configs: list[ModelConfig] | str | Path | None = None,
         *,
         allow_column_overrides: bool = False,
     ) -> None:
         self._columns: list[ColumnConfigBase] = []
-        self._model_configs: list[ModelConfig] = list(model_configs or [])
+        self._model_configs = _model_configs(model_configs)
         self._seed_config: SeedConfig | None = None
         self._processors: list[Any] = []
         self._carried: dict[str, Any] = {}
@@ -227,3 +230,19 @@ class DataDesignerConfigBuilder:
             allow_column_overrides=self.allow_column_overrides,
             **copy.deepcopy(self._carried),
         )
+
+
+def _model_configs(source: list[ModelConfig] | str | Path | None) -> list[ModelConfig]:
+    """The model configs given, or read from the ``model_configs:`` list of a file."""
+    if not isinstance(source, str | Path):
+        return list(source or [])
+    data = load_file(source)
+    if not isinstance(data, dict) or not isinstance(data.get("model_configs"), list):
+        raise ConfigValidationError.of(
+            f"{source}: the file must hold a list of model configs under 'model_configs'",
+            field="model_configs",
+        )
+    try:
+        return [ModelConfig.model_validate(m) for m in data["model_configs"]]
+    except ValidationError as exc:
+        raise config_error_from(exc, field="model_configs") from None

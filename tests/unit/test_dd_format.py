@@ -460,3 +460,13 @@ def test_strftime_convert_to_is_refused_by_name() -> None:
 def test_data_designer_module_paths_import(module: str, name: str) -> None:
     """``from data_designer.config.<module> import <name>`` works as ``dd_prefect.config``."""
     assert getattr(importlib.import_module(f"dd_prefect.config.{module}"), name)
+
+
+def test_builder_reads_model_configs_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump({"model_configs": [MODEL]}))
+    builder = dd.DataDesignerConfigBuilder(model_configs=path)
+    assert [m.alias for m in builder.model_configs] == ["m"]
+    path.write_text(yaml.safe_dump([MODEL]))
+    with pytest.raises(dd.ConfigValidationError, match="under 'model_configs'"):
+        dd.DataDesignerConfigBuilder(model_configs=str(path))
