@@ -25,7 +25,22 @@ from dd_prefect.config.columns import (
 )
 from dd_prefect.config.custom_column import custom_column_generator
 from dd_prefect.config.dag import dependency_graph, topological_order
-from dd_prefect.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
+from dd_prefect.config.distributions import (
+    ManualDistribution,
+    ManualDistributionParams,
+    UniformDistribution,
+    UniformDistributionParams,
+)
+from dd_prefect.config.modality import ImageContext, ImageFormat, Modality, ModalityDataType
+from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
+from dd_prefect.config.models import (
+    ChatCompletionInferenceParams,
+    EmbeddingInferenceParams,
+    GenerationType,
+    ImageInferenceParams,
+    ModelConfig,
+    ModelProvider,
+)
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
     ProcessorConfig,
@@ -91,9 +106,16 @@ __all__ = [
     "DatetimeSamplerParams",
     "DirectorySeedSource",
     "DropColumnsProcessorConfig",
+    "EmbeddingColumnConfig",
+    "EmbeddingInferenceParams",
     "ExpressionColumnConfig",
     "FileContentsSeedSource",
     "GaussianSamplerParams",
+    "GenerationType",
+    "ImageColumnConfig",
+    "ImageContext",
+    "ImageFormat",
+    "ImageInferenceParams",
     "IndexRange",
     "LLMCodeColumnConfig",
     "LLMJudgeColumnConfig",
@@ -101,6 +123,10 @@ __all__ = [
     "LLMTextColumnConfig",
     "LocalCallableValidatorParams",
     "LocalFileSeedSource",
+    "ManualDistribution",
+    "ManualDistributionParams",
+    "Modality",
+    "ModalityDataType",
     "ModelConfig",
     "ModelProvider",
     "PartitionBlock",
@@ -123,6 +149,8 @@ __all__ = [
     "TimeDeltaSamplerParams",
     "TraceType",
     "UUIDSamplerParams",
+    "UniformDistribution",
+    "UniformDistributionParams",
     "UniformSamplerParams",
     "ValidationColumnConfig",
     "ValidatorType",

@@ -27,6 +27,8 @@ class ColumnType(StrEnum):
     LLM_JUDGE = "llm-judge"
     SEED_DATASET = "seed-dataset"
     CUSTOM = "custom"
+    EMBEDDING = "embedding"
+    IMAGE = "image"
     VALIDATION = "validation"
 
 

@@ -44,6 +44,7 @@ from dd_prefect.config.llm_columns import (
     LLMTextColumnConfig,
     Score,
 )
+from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
 from dd_prefect.config.samplers import (
     PARAMS_BY_TYPE,
     TYPE_BY_PARAMS,
@@ -59,7 +60,9 @@ __all__ = [
     "ColumnConfigBase",
     "ColumnType",
     "CustomColumnConfig",
+    "EmbeddingColumnConfig",
     "ExpressionColumnConfig",
+    "ImageColumnConfig",
     "LLMCodeColumnConfig",
     "LLMJudgeColumnConfig",
     "LLMStructuredColumnConfig",
@@ -261,6 +264,8 @@ _COLUMN_CLASSES: dict[str, type[ColumnConfigBase]] = {
     "llm-judge": LLMJudgeColumnConfig,
     "seed-dataset": SeedDatasetColumnConfig,
     "custom": CustomColumnConfig,
+    "embedding": EmbeddingColumnConfig,
+    "image": ImageColumnConfig,
     "validation": ValidationColumnConfig,
 }
 
@@ -293,6 +298,8 @@ ColumnConfig = Annotated[
     | Annotated[LLMJudgeColumnConfig, Tag("llm-judge")]
     | Annotated[SeedDatasetColumnConfig, Tag("seed-dataset")]
     | Annotated[CustomColumnConfig, Tag("custom")]
+    | Annotated[EmbeddingColumnConfig, Tag("embedding")]
+    | Annotated[ImageColumnConfig, Tag("image")]
     | Annotated[ValidationColumnConfig, Tag("validation")],
     Discriminator(_column_tag),
     BeforeValidator(_refuse_unsupported_type),

@@ -25,6 +25,7 @@ from dd_prefect.config.data_designer_config import (
     globals_read,
 )
 from dd_prefect.config.feature_checks import feature_problems
+from dd_prefect.config.model_columns import model_alias_problem
 from dd_prefect.config.names import name_problem, shown_name
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
@@ -198,12 +199,10 @@ def _check_shadowed_globals(
 
 
 def _check_models(config: DataDesignerConfig, add: _Add) -> None:
-    aliases = {m.alias for m in config.model_configs}
+    models = {m.alias: m for m in config.model_configs}
     for column in config.columns:
-        alias = getattr(column, "model_alias", None)
-        if alias is not None and alias not in aliases:
-            known = ", ".join(sorted(aliases)) or "none defined"
-            add(f"unknown model alias '{alias}' (known: {known})", column=column.name)
+        if problem := model_alias_problem(column, models):
+            add(problem, column=column.name)
 
 
 def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Add) -> None:

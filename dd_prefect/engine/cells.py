@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,8 +21,11 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     LLMTextColumnConfig,
 )
+from dd_prefect.config.llm_columns import REASONING_CONTENT_COLUMN_POSTFIX
 from dd_prefect.engine.generator_functions import call_generator, custom_function
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
+from dd_prefect.engine.media import image_parts
+from dd_prefect.engine.model_handle import reasoning_content
 from dd_prefect.engine.templating import render
 from dd_prefect.errors import CellError
 
@@ -143,8 +148,15 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
 class LLMCell:
     """Generates cells of one LLM column: renders prompts, calls the model, parses."""
 
-    def __init__(self, column: LLMTextColumnConfig, models: ModelRegistry, restarts: int) -> None:
+    def __init__(
+        self,
+        column: LLMTextColumnConfig,
+        models: ModelRegistry,
+        restarts: int,
+        base_dirs: Sequence[Path] = (),
+    ) -> None:
         self.column = column
+        self.base_dirs = base_dirs  # where relative image paths of its context are looked up
         self.handle = models.handle(column.model_alias)
         self.restarts = restarts
         self.schema: dict[str, Any] | None = None
@@ -160,41 +172,62 @@ class LLMCell:
             }
             self._validator = _validator(json.dumps(self.schema, sort_keys=True))
 
-    def messages(self, row: dict[str, Any]) -> list[dict[str, str]]:
-        """The chat messages for one row."""
+    def messages(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The chat messages for one row (the images of its multi-modal context first in the
+        user message, as Data Designer sends them)."""
         column = self.column
         prompt = render(column.prompt, row, column=column.name)
         if isinstance(column, LLMCodeColumnConfig):
             prompt += f"\n\nReturn only the code, in a single ```{column.code_lang} fenced block."
         elif isinstance(column, LLMJudgeColumnConfig):
             prompt += judge_rubric(column)
-        messages = []
+        messages: list[dict[str, Any]] = []
         if column.system_prompt:
             messages.append(
                 {"role": "system", "content": render(column.system_prompt, row, column=column.name)}
             )
-        messages.append({"role": "user", "content": prompt})
+        parts = image_parts(column.multi_modal_context or [], row, self.base_dirs)
+        content: str | list[dict[str, Any]] = (
+            [*parts, {"type": "text", "text": prompt}] if parts else prompt
+        )
+        messages.append({"role": "user", "content": content})
         return messages
 
     async def __call__(self, row: dict[str, Any]) -> Any:
-        messages = self.messages(row)
+        """The cell's value; with `extract_reasoning_content`, the answer's reasoning goes to
+        the row's ``<column>__reasoning_content`` too."""
+        try:
+            messages = self.messages(row)
+        except ValueError as exc:  # an image context value that is no image
+            raise CellError("multi_modal_context", f"column '{self.column.name}': {exc}") from None
         try:
             if self.schema is None:
-                text = await self.handle.complete(messages)
+                text = await self._answer(messages, row)
                 if isinstance(self.column, LLMCodeColumnConfig):
                     return extract_code(text, self.column.code_lang)
                 return text.strip()
-            return await self._structured(messages)
+            return await self._structured(messages, row)
         except CellError:
             raise
         except Exception as exc:
             kind = failure_kind(exc)
             raise CellError(kind, f"column '{self.column.name}': {kind}: {exc}") from None
 
-    async def _structured(self, messages: list[dict[str, str]]) -> Any:
+    async def _answer(
+        self,
+        messages: list[dict[str, Any]],
+        row: dict[str, Any],
+        response_format: dict[str, Any] | None = None,
+    ) -> str:
+        message = await self.handle.chat(messages, response_format=response_format)
+        if self.column.extract_reasoning_content:
+            row[self.column.name + REASONING_CONTENT_COLUMN_POSTFIX] = reasoning_content(message)
+        return message.content or ""
+
+    async def _structured(self, messages: list[dict[str, Any]], row: dict[str, Any]) -> Any:
         problem = ""
         for _ in range(self.restarts + 1):
-            text = await self.handle.complete(messages, response_format=self._response_format)
+            text = await self._answer(messages, row, self._response_format)
             try:
                 value = json.loads(_strip_fence(text))
                 self._validator.validate(value)

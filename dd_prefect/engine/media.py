@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dd_prefect.config.modality import ImageContext, ModalityDataType
+from dd_prefect.config.seeds import LocalFileSeedSource, SeedConfig
 
 IMAGES_DIR = "images"
 """Where a dataset's generated images are written, beside its parquet files."""
@@ -122,6 +123,20 @@ def context_values(raw: Any) -> list[Any]:
     return [raw]
 
 
+def image_base_dirs(seed_config: SeedConfig | None) -> list[Path]:
+    """Where relative image paths of a seed are looked up: the directory of a local seed's
+    files and its two parents (a dataset written by dd_prefect keeps its parquet files in
+    ``<dataset>/parquet-files/`` or ``<dataset>/processors-files/<name>/`` and its images
+    in ``<dataset>/images/``)."""
+    source = seed_config.source if seed_config is not None else None
+    if not isinstance(source, LocalFileSeedSource):
+        return []
+    path = Path(source.path).expanduser()
+    while any(ch in path.name for ch in "*?[") or path.suffix:
+        path = path.parent
+    return [path, *list(path.parents)[:2]]
+
+
 def image_parts(
     contexts: Sequence[ImageContext], row: dict[str, Any], base_dirs: Sequence[Path] = ()
 ) -> list[dict[str, Any]]:
@@ -215,6 +230,9 @@ def save_images(values: Sequence[Any], output_dir: Path, column: str, first_row:
     for i, cell in enumerate(values):
         if not isinstance(cell, list):
             out.append(None)
+            continue
+        if all(isinstance(v, str) and v.startswith(f"{IMAGES_DIR}/") for v in cell):
+            out.append(cell)  # written already (no image's base64 starts so)
             continue
         row = first_row + i
         names = [

@@ -11,20 +11,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import Counter, deque
+from collections.abc import Sequence
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from dd_prefect.config.columns import (
     ColumnConfigBase,
     CustomColumnConfig,
     ExpressionColumnConfig,
-    LLMTextColumnConfig,
     ValidationColumnConfig,
 )
 from dd_prefect.config.dag import dependency_graph
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.cells import (
-    LLMCell,
     call_custom,
     custom_cell,
     expression_cell,
@@ -34,6 +34,7 @@ from dd_prefect.engine.concurrently import first_error, run_concurrently
 from dd_prefect.engine.full_column import run_full_column
 from dd_prefect.engine.generator_functions import custom_function
 from dd_prefect.engine.llm import ModelRegistry
+from dd_prefect.engine.model_cells import model_cell
 from dd_prefect.engine.skips import is_skipped, skip_value
 from dd_prefect.engine.validators import run_validation_column
 from dd_prefect.errors import CellError, EarlyShutdownError
@@ -69,14 +70,18 @@ class ColumnScheduler:
     """
 
     def __init__(
-        self, order: list[ColumnConfigBase], models: ModelRegistry, run_config: RunConfig
+        self,
+        order: list[ColumnConfigBase],
+        models: ModelRegistry,
+        run_config: RunConfig,
+        image_dirs: Sequence[Path] = (),
     ) -> None:
         self.order = order
         self.run_config = run_config
         self._llm = {
-            c.name: LLMCell(c, models, run_config.max_conversation_restarts)
+            c.name: model_cell(c, models, run_config.max_conversation_restarts, image_dirs)
             for c in order
-            if isinstance(c, LLMTextColumnConfig)  # the columns whose `is_llm` is true
+            if c.is_llm
         }
         # What each column reads, once: the per-cell checks must not walk templates again.
         # Its data (a skip of which propagates), and the columns it waits for (its data's,

@@ -39,7 +39,25 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
                     extra_body={"guided": {"choice": ["a", "b"]}},
                 ),
             ),
-            dd.ModelConfig(alias="judge", model="gpt-4o-mini"),
+            dd.ModelConfig(
+                alias="judge",
+                model="gpt-4o-mini",
+                skip_health_check=True,
+                inference_parameters=dd.ChatCompletionInferenceParams(
+                    temperature=dd.UniformDistribution(params={"low": 0.2, "high": 0.8}),
+                    top_p=dd.ManualDistribution(params={"values": [0.9, 1.0], "weights": [3, 1]}),
+                ),
+            ),
+            dd.ModelConfig(
+                alias="embedder",
+                model="text-embedding-3-small",
+                inference_parameters=dd.EmbeddingInferenceParams(dimensions=256),
+            ),
+            dd.ModelConfig(
+                alias="painter",
+                model="dall-e-3",
+                inference_parameters=dd.ImageInferenceParams(extra_body={"size": "1024x1024"}),
+            ),
         ]
     )
     builder.with_seed_dataset(
@@ -181,6 +199,26 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
         validator_type="code",
         validator_params={"code_lang": "python"},
         batch_size=4,
+    )
+    builder.add_column(
+        dd.EmbeddingColumnConfig(name="doc_vec", target_column="doc", model_alias="embedder")
+    )
+    builder.add_column(
+        dd.ImageColumnConfig(
+            name="cover",
+            prompt="A cover for {{ doc }}",
+            model_alias="painter",
+            multi_modal_context=[dd.ImageContext(column_name="doc", data_type="url")],
+        )
+    )
+    builder.add_column(
+        dd.LLMTextColumnConfig(
+            name="cover_caption",
+            prompt="Caption it",
+            model_alias="judge",
+            multi_modal_context=[dd.ImageContext(column_name="cover")],
+            extract_reasoning_content=True,
+        )
     )
     builder.add_processor(
         dd.DropColumnsProcessorConfig(name="drop_internals", column_names=["internal_*", "uid"])
