@@ -31,6 +31,7 @@ from dd_prefect.config.distributions import (
     UniformDistribution,
     UniformDistributionParams,
 )
+from dd_prefect.config.file_seed_sources import AgentRolloutFormat
 from dd_prefect.config.modality import ImageContext, ImageFormat, Modality, ModalityDataType
 from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
 from dd_prefect.config.models import (
@@ -63,6 +64,7 @@ from dd_prefect.config.samplers import (
     UUIDSamplerParams,
 )
 from dd_prefect.config.seeds import (
+    AgentRolloutSeedSource,
     DataFrameSeedSource,
     DirectorySeedSource,
     FileContentsSeedSource,
@@ -87,6 +89,8 @@ from dd_prefect.errors import ConfigIssue, ConfigValidationError, DataDesignerEr
 
 __all__ = [
     "SEED_PENDING",
+    "AgentRolloutFormat",
+    "AgentRolloutSeedSource",
     "BernoulliSamplerParams",
     "BinomialSamplerParams",
     "CategorySamplerParams",

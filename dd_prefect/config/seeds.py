@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import codecs
 import glob
 import hashlib
 import json
-import os
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import (
@@ -21,6 +18,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from dd_prefect.config.file_seed_sources import (
+    AgentRolloutSeedSource as AgentRolloutSeedSource,
+)
+from dd_prefect.config.file_seed_sources import DirectorySeedSource as DirectorySeedSource
+from dd_prefect.config.file_seed_sources import FileContentsSeedSource as FileContentsSeedSource
+from dd_prefect.config.file_seed_sources import files_digest
 
 SEED_FORMATS = (".parquet", ".csv", ".jsonl")
 
@@ -103,131 +107,11 @@ class LocalFileSeedSource(BaseModel):
         return files_digest(self.files())
 
 
-MANIFEST_COLUMNS = ("source_kind", "source_path", "relative_path", "file_name")
-"""The columns of a directory seed: one row per file (as Data Designer)."""
-
-
-class _FileSystemSeedSource(BaseModel):
-    """Seed rows made from the files under directory `path` whose names match
-    `file_pattern` (case-sensitive, names only), in nested directories too unless
-    `recursive` is False; one row per file, in the order of their relative paths."""
-
-    model_config = ConfigDict(extra="forbid")
-    source_kind: ClassVar[str]
-
-    path: str
-    file_pattern: str = "*"
-    recursive: bool = True
-
-    @field_validator("path")
-    @classmethod
-    def _path_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("path must be a non-empty directory path")
-        return value
-
-    @field_validator("file_pattern")
-    @classmethod
-    def _names_only(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("file_pattern must be a non-empty string")
-        if "/" in value or "\\" in value:
-            raise ValueError("file_pattern must match file names, not relative paths")
-        return value
-
-    def root(self) -> Path:
-        """The directory, resolved (a relative path from the working directory)."""
-        return Path(self.path).expanduser().resolve()
-
-    def files(self) -> list[Path]:
-        """The matching files, sorted by path relative to :meth:`root`.
-
-        Raises ValueError when the directory does not exist or no file matches.
-        """
-        root = self.root()
-        if not root.is_dir():
-            raise ValueError(f"seed source directory '{root}' does not exist")
-        found: list[Path] = []
-        for folder, dirs, names in os.walk(root):
-            if not self.recursive:
-                dirs.clear()
-            found += [Path(folder, n) for n in names if fnmatchcase(n, self.file_pattern)]
-        if not found:
-            scope = "under" if self.recursive else "directly under"
-            raise ValueError(f"no files matched file_pattern {self.file_pattern!r} {scope} {root}")
-        return sorted(found, key=lambda f: f.relative_to(root).as_posix())
-
-    def describe(self) -> str:
-        return f"{self.path} ({self.file_pattern})"
-
-    def content_digest(self) -> str:
-        """A digest of the matched files' names, sizes and modification times."""
-        return files_digest(self.files())
-
-    def manifest(self) -> list[dict[str, str]]:
-        """One row per file: source_kind, source_path, relative_path, file_name."""
-        root = self.root()
-        kind = self.source_kind
-        return [
-            {
-                "source_kind": kind,
-                "source_path": str(path),
-                "relative_path": path.relative_to(root).as_posix(),
-                "file_name": path.name,
-            }
-            for path in self.files()
-        ]
-
-    @property
-    def columns(self) -> list[str]:
-        """The seed's columns (the same whatever the files)."""
-        return list(MANIFEST_COLUMNS)
-
-
-class DirectorySeedSource(_FileSystemSeedSource):
-    """Seed rows listing files: each matching file is a row with its ``source_kind``
-    (``"directory_file"``), ``source_path``, ``relative_path`` and ``file_name``."""
-
-    seed_type: Literal["directory"] = "directory"
-    source_kind: ClassVar[str] = "directory_file"
-
-
-class FileContentsSeedSource(_FileSystemSeedSource):
-    """Seed rows holding files' text: a directory seed's columns (``source_kind`` is
-    ``"file_contents"``) plus ``content``, each file read with `encoding`."""
-
-    seed_type: Literal["file_contents"] = "file_contents"
-    source_kind: ClassVar[str] = "file_contents"
-    encoding: str = "utf-8"
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_codec(cls, value: str) -> str:
-        try:
-            codecs.lookup(value)
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r}; use a Python codec name") from None
-        return value
-
-    @property
-    def columns(self) -> list[str]:
-        return [*MANIFEST_COLUMNS, "content"]
-
-
 def seed_files_digest(seed: SeedConfig | None) -> str | None:
     """Digest of a seed config's files (None for no seed or a DataFrame seed)."""
     if seed is None or isinstance(seed.source, DataFrameSeedSource):
         return None
     return seed.source.content_digest()
-
-
-def files_digest(files: list[Path]) -> str:
-    """sha256 over (name, size, mtime_ns) of each file, in order."""
-    entries = []
-    for path in files:
-        stat = path.stat()
-        entries.append([path.name, stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
 def _reject_dataframe_serialization(df: pd.DataFrame) -> Any:
@@ -264,13 +148,15 @@ class DataFrameSeedSource(BaseModel):
 
 
 SeedSource = Annotated[
-    LocalFileSeedSource | DataFrameSeedSource | DirectorySeedSource | FileContentsSeedSource,
+    LocalFileSeedSource
+    | DataFrameSeedSource
+    | DirectorySeedSource
+    | FileContentsSeedSource
+    | AgentRolloutSeedSource,
     Field(discriminator="seed_type"),
 ]
 
 UNSUPPORTED_SEED_TYPES = {
-    "agent_rollout": "AgentRolloutSeedSource (agent traces) is not supported by dd_prefect; "
-    "convert the traces to jsonl rows and use a LocalFileSeedSource",
     "hf": "HuggingFaceSeedSource is not supported by dd_prefect; download the files and use "
     "a LocalFileSeedSource",
 }
@@ -304,7 +190,11 @@ def seed_file_format(path: Path) -> str:
 
 
 AnySeedSource = (
-    LocalFileSeedSource | DataFrameSeedSource | DirectorySeedSource | FileContentsSeedSource
+    LocalFileSeedSource
+    | DataFrameSeedSource
+    | DirectorySeedSource
+    | FileContentsSeedSource
+    | AgentRolloutSeedSource
 )
 
 
@@ -317,7 +207,7 @@ def read_seed_columns(source: AnySeedSource) -> list[str]:
     """
     if isinstance(source, DataFrameSeedSource):
         return [str(c) for c in source.df.columns]
-    if isinstance(source, DirectorySeedSource | FileContentsSeedSource):
+    if isinstance(source, DirectorySeedSource | FileContentsSeedSource | AgentRolloutSeedSource):
         source.files()  # the directory exists and some file matches
         return source.columns
     files = source.files()

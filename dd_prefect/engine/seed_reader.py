@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dd_prefect.config.seeds import (
+    AgentRolloutSeedSource,
     DataFrameSeedSource,
     DirectorySeedSource,
     FileContentsSeedSource,
@@ -35,6 +36,7 @@ from dd_prefect.config.seeds import (
     seed_file_format,
     seed_files_columns,
 )
+from dd_prefect.engine.agent_rollouts import rollout_rows
 from dd_prefect.engine.parquet_io import json_columns_of
 from dd_prefect.engine.randomness import block_rng
 
@@ -279,6 +281,8 @@ class SeedReader:
             if len(files) > 1:
                 columns = seed_files_columns(files, union=source.union_columns, pattern=source.path)
             df = stack_seed_frames(frames, columns)
+        elif isinstance(source, AgentRolloutSeedSource):
+            df = tidy_nulls(pd.DataFrame(rollout_rows(source), columns=source.columns))
         else:
             df = files_frame(source)
         total = len(df)

@@ -38,6 +38,7 @@ class Outcome:
     previews: bool
     match: str = ""  # for a refusal: what the error must say
     why: str = ""
+    template_null: str = "error"  # RunConfig.template_null for its preview
 
 
 PREVIEWS = Outcome(previews=True)
@@ -67,9 +68,12 @@ EXPECTED: dict[str, Outcome] = {
         "its rows come from the recipe's plugin seed reader (DataDesigner(seed_readers=...)); "
         "dd_prefect has no seed-reader plugins, so the directory seed has no such column",
     ),
-    "recipe_agent_rollout_distillation": refused(
-        "seed_type 'agent_rollout': AgentRolloutSeedSource (agent traces) is not supported",
-        "agent-trace seed sources are not supported",
+    "recipe_agent_rollout_distillation": Outcome(
+        previews=True,
+        template_null="empty",
+        why="its prompts print agent_id and git_branch, null in a main session's trace: Data "
+        "Designer prints None, dd_prefect refuses to print a null unless "
+        "RunConfig(template_null='empty')",
     ),
     "vlm_02_ocr": PREVIEWS,
     "vlm_03_text_qa": PREVIEWS,
@@ -105,7 +109,9 @@ def mcp_providers() -> list[object]:
     ]
 
 
-def designer_for(config: dd.DataDesignerConfig, artifacts: Path) -> DataDesigner:
+def designer_for(
+    config: dd.DataDesignerConfig, artifacts: Path, template_null: str = "error"
+) -> DataDesigner:
     """A designer whose every model provider (the config's and Data Designer's default
     three) is the in-process mock."""
     names = {m.provider for m in config.model_configs if m.provider}
@@ -114,7 +120,7 @@ def designer_for(config: dd.DataDesignerConfig, artifacts: Path) -> DataDesigner
         artifact_path=artifacts,
         model_providers=[dd.ModelProvider(name=n, provider_type="mock") for n in sorted(names)],
         mcp_providers=mcp_providers(),
-        run_config=dd.RunConfig(seed=1),
+        run_config=dd.RunConfig(seed=1, template_null=template_null),
     )
 
 
@@ -146,7 +152,8 @@ def test_exported_config_loads_and_previews(path: Path, in_repo_root: Path) -> N
         return
     builder = dd.DataDesignerConfigBuilder.from_config(path)
     config = builder.build()
-    preview = designer_for(config, in_repo_root).preview(builder, num_records=NUM_RECORDS)
+    designer = designer_for(config, in_repo_root, expected.template_null)
+    preview = designer.preview(builder, num_records=NUM_RECORDS)
     kept = [c.name for c in config.columns if not c.drop]
     assert len(preview.dataset) == NUM_RECORDS
     assert set(kept) <= set(preview.dataset.columns)

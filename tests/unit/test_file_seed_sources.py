@@ -1,7 +1,9 @@
-"""Directory and file-contents seed sources (rows made from files), and refused seed types."""
+"""Directory, file-contents and agent-rollout seed sources (rows made from files), and
+refused seed types."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from pydantic import ValidationError
 
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.seeds import (
+    AgentRolloutSeedSource,
     DirectorySeedSource,
     FileContentsSeedSource,
     SeedConfig,
@@ -102,7 +105,100 @@ def test_round_trip_as_data_designer_writes_it(tree: Path) -> None:
     assert seed.model_dump()["source"] == raw["source"]
 
 
-@pytest.mark.parametrize("seed_type", ["agent_rollout", "hf"])
-def test_unsupported_seed_types_are_named(seed_type: str) -> None:
-    with pytest.raises(ValidationError, match=f"seed_type '{seed_type}'.* not supported"):
-        SeedConfig.model_validate({"source": {"seed_type": seed_type, "path": "x"}})
+def test_unsupported_seed_types_and_formats_are_named() -> None:
+    with pytest.raises(ValidationError, match=r"seed_type 'hf'.* not supported"):
+        SeedConfig.model_validate({"source": {"seed_type": "hf", "path": "x"}})
+    with pytest.raises(ValidationError, match="agent_rollout format 'codex' is not supported"):
+        SeedConfig.model_validate({"source": {"seed_type": "agent_rollout", "format": "codex"}})
+
+
+TRACE = [
+    {
+        "sessionId": "s2",
+        "agentId": "a7",
+        "cwd": "/w",
+        "gitBranch": "main",
+        "version": "1.2",
+        "isSidechain": True,
+        "timestamp": "2026-01-02T10:00:00+01:00",
+        "type": "user",
+        "message": {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "run ls"},
+                {"type": "tool_result", "tool_use_id": "t0", "content": "old"},
+            ],
+        },
+    },
+    {
+        "timestamp": "2026-01-02T09:30:00Z",
+        "type": "assistant",
+        "message": {
+            "content": [
+                {"type": "thinking", "thinking": "hmm"},
+                {"type": "text", "text": "ok"},
+                {"type": "tool_use", "id": "t1", "name": "bash", "input": {"cmd": "ls"}},
+            ]
+        },
+    },
+    {
+        "timestamp": "2026-01-02T09:31:00Z",
+        "type": "user",
+        "message": {"content": {"type": "tool_result", "tool_use_id": "t1", "content": "a b"}},
+    },
+    {"timestamp": "2026-01-02T09:32:00", "type": "assistant", "message": {"content": "done"}},
+    {"type": "summary", "summary": "x"},
+]
+
+
+def test_claude_code_sessions_become_rows(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / "tool-results").mkdir(parents=True)
+    (project / "s2.jsonl").write_text("\n".join(json.dumps(r) for r in TRACE))
+    (project / "bad.jsonl").write_text("not json")  # skipped with a warning
+    (project / "history.jsonl").write_text("{}")  # not a session
+    (project / "tool-results" / "x.jsonl").write_text("{}")
+    index = {"entries": [{"sessionId": "s2", "projectPath": "/proj", "summary": "Listing"}]}
+    (project / "sessions-index.json").write_text(json.dumps(index))
+    source = AgentRolloutSeedSource(format="claude_code", path=str(tmp_path))
+    assert read_seed_columns(source)[:2] == ["trace_id", "source_kind"]
+    (row,) = rows(source)
+    assert row["trace_id"] == "s2:a7" and row["project_path"] == "/proj"
+    # 10:00+01:00 is the earliest; a naive timestamp counts as UTC.
+    assert (row["started_at"], row["ended_at"]) == (
+        "2026-01-02T10:00:00+01:00",
+        "2026-01-02T09:32:00",
+    )
+    assert row["is_sidechain"] and row["git_branch"] == "main"
+    assert row["source_meta"] == {
+        "record_count": 5,
+        "record_types": ["assistant", "summary", "user"],
+        "claude_versions": ["1.2"],
+        "summary": "Listing",
+    }
+    assert row["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "run ls"}]},
+        {"role": "tool", "content": [{"type": "text", "text": "old"}], "tool_call_id": "t0"},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "ok"}],
+            "reasoning_content": "hmm",
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {"name": "bash", "arguments": '{"cmd": "ls"}'},
+                }
+            ],
+        },
+        {"role": "tool", "content": [{"type": "text", "text": "a b"}], "tool_call_id": "t1"},
+        {"role": "assistant", "content": [{"type": "text", "text": "done"}]},
+    ]
+    assert (row["message_count"], row["tool_call_count"]) == (5, 1)
+    assert row["final_assistant_message"] == "done"
+
+
+def test_claude_code_defaults_to_its_trace_directory() -> None:
+    source = AgentRolloutSeedSource(format="claude_code")
+    assert source.root() == (Path.home() / ".claude" / "projects").resolve()
+    assert source.pattern() == "*.jsonl"
