@@ -25,7 +25,8 @@ class ValidationColumnConfig(ColumnConfigBase):
     - ``remote``: the endpoint's result for the row (``is_valid`` and whatever it adds).
 
     A code validator checks each target column on its own: with several, a cell maps each
-    target column to its result. Validators run on `batch_size` rows at a time.
+    target column to its result. Local callable and remote validators get `batch_size` rows
+    at a time (code results don't depend on it).
     """
 
     column_type: Literal["validation"] = "validation"

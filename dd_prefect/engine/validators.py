@@ -101,10 +101,8 @@ def _validate(column: ValidationColumnConfig, rows: list[dict[str, Any]]) -> lis
     if isinstance(params, RemoteValidatorParams):
         return remote_results(params, [[_targets(column, row) for row in b] for b in batches])
     check = _code_checker(params.code_lang)
-    per_target = {
-        target: [r for batch in batches for r in check([_text(row[target]) for row in batch])]
-        for target in column.target_columns
-    }
+    # Code results do not depend on the batching: all the rows at once (one ruff process).
+    per_target = {t: check([_text(row[t]) for row in rows]) for t in column.target_columns}
     if len(column.target_columns) == 1:
         return per_target[column.target_columns[0]]
     return [{t: per_target[t][i] for t in column.target_columns} for i in range(len(rows))]
