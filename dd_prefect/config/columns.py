@@ -10,6 +10,7 @@ lacks are refused unless at their no-op default (see :mod:`dd_prefect.config.dd_
 from __future__ import annotations
 
 from collections.abc import Hashable
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -62,6 +63,7 @@ __all__ = [
     "CustomColumnConfig",
     "EmbeddingColumnConfig",
     "ExpressionColumnConfig",
+    "GenerationStrategy",
     "ImageColumnConfig",
     "LLMCodeColumnConfig",
     "LLMJudgeColumnConfig",
@@ -183,6 +185,13 @@ class SeedDatasetColumnConfig(ColumnConfigBase):
     """A column that comes from the seed dataset (set `drop=True` to leave it out)."""
 
     column_type: Literal["seed-dataset"] = "seed-dataset"
+
+
+class GenerationStrategy(StrEnum):
+    """How a custom column is computed: per row, or per row group (Data Designer's)."""
+
+    CELL_BY_CELL = "cell_by_cell"
+    FULL_COLUMN = "full_column"
 
 
 class CustomColumnConfig(ColumnConfigBase):

@@ -441,6 +441,7 @@ def test_strftime_convert_to_is_refused_by_name() -> None:
     [
         ("base", "SkipConfig"),
         ("column_configs", "LLMTextColumnConfig"),
+        ("column_configs", "GenerationStrategy"),
         ("column_types", "DataDesignerColumnType"),
         ("config_builder", "DataDesignerConfigBuilder"),
         ("data_designer_config", "DataDesignerConfig"),
