@@ -38,7 +38,8 @@ from dd_prefect.workflow.resume import ResumeMode
 class DataDesigner:
     """Generates datasets from configs on Prefect.
 
-    - `artifact_path`: where datasets and workflows are written.
+    - `artifact_path`: where datasets and workflows are written (None: ``artifacts``, as in
+      Data Designer).
     - `model_providers`: the OpenAI-compatible endpoints model configs point at. Default:
       Data Designer's (``nvidia``, ``openai``, ``openrouter``, keys from ``NVIDIA_API_KEY``,
       ``OPENAI_API_KEY``, ``OPENROUTER_API_KEY`` at run time), or those of
@@ -55,7 +56,7 @@ class DataDesigner:
 
     def __init__(
         self,
-        artifact_path: str | Path = "artifacts",
+        artifact_path: str | Path | None = "artifacts",
         model_providers: list[ModelProvider] | None = None,
         run_config: RunConfig | None = None,
         *,
@@ -65,7 +66,7 @@ class DataDesigner:
         wait_for_lock: bool = False,
     ) -> None:
         self.runtime = Runtime(
-            artifact_path=Path(artifact_path),
+            artifact_path=Path("artifacts" if artifact_path is None else artifact_path),
             providers=list(model_providers)
             if model_providers is not None
             else default_model_providers(),
