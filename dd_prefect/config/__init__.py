@@ -33,6 +33,7 @@ from dd_prefect.config.distributions import (
     UniformDistributionParams,
 )
 from dd_prefect.config.file_seed_sources import AgentRolloutFormat
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider, ToolConfig
 from dd_prefect.config.modality import ImageContext, ImageFormat, Modality, ModalityDataType
 from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
 from dd_prefect.config.models import (
@@ -129,6 +130,8 @@ __all__ = [
     "LLMTextColumnConfig",
     "LocalCallableValidatorParams",
     "LocalFileSeedSource",
+    "LocalStdioMCPProvider",
+    "MCPProvider",
     "ManualDistribution",
     "ManualDistributionParams",
     "Modality",
@@ -153,6 +156,7 @@ __all__ = [
     "Stage",
     "SubcategorySamplerParams",
     "TimeDeltaSamplerParams",
+    "ToolConfig",
     "TraceType",
     "UUIDSamplerParams",
     "UniformDistribution",

@@ -22,6 +22,7 @@ from dd_prefect.config.dd_format import wrap
 from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.info import ConfigBuilderInfo
 from dd_prefect.config.io import dump_file, load_file
+from dd_prefect.config.mcp import ToolConfig
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
 from dd_prefect.config.seeds import (
@@ -60,6 +61,7 @@ class DataDesignerConfigBuilder:
     def __init__(
         self,
         model_configs: list[ModelConfig] | str | Path | None = None,
+        tool_configs: list[ToolConfig] | None = None,
         *,
         allow_column_overrides: bool = False,
     ) -> None:
@@ -68,6 +70,8 @@ class DataDesignerConfigBuilder:
         self._seed_config: SeedConfig | None = None
         self._processors: list[Any] = []
         self._carried: dict[str, Any] = {}
+        for tool_config in tool_configs or []:
+            self.add_tool_config(tool_config)
         self.allow_column_overrides = allow_column_overrides
 
     @property
@@ -171,6 +175,34 @@ class DataDesignerConfigBuilder:
         self._model_configs = [m for m in self._model_configs if m.alias != model_config.alias]
         self._model_configs.append(model_config)
         return self
+
+    def add_tool_config(self, tool_config: ToolConfig) -> DataDesignerConfigBuilder:
+        """Add a tool config (ConfigValidationError if its alias is taken)."""
+        if any(t.tool_alias == tool_config.tool_alias for t in self.tool_configs):
+            raise ConfigValidationError.of(
+                f"a tool config with alias '{tool_config.tool_alias}' already exists",
+                field="tool_configs",
+            )
+        self._carried["tool_configs"] = [*self.tool_configs, tool_config]
+        return self
+
+    def delete_tool_config(self, alias: str) -> DataDesignerConfigBuilder:
+        """Remove the tool config with `alias`."""
+        kept = [t for t in self.tool_configs if t.tool_alias != alias]
+        self._carried["tool_configs"] = kept
+        return self
+
+    def get_tool_config(self, alias: str) -> ToolConfig:
+        """The tool config with `alias`; KeyError if there is none."""
+        for tool_config in self.tool_configs:
+            if tool_config.tool_alias == alias:
+                return tool_config
+        raise KeyError(alias)
+
+    @property
+    def tool_configs(self) -> list[ToolConfig]:
+        """The tool configs added so far."""
+        return list(self._carried.get("tool_configs") or [])
 
     @property
     def columns(self) -> list[ColumnConfigBase]:

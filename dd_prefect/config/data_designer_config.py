@@ -16,6 +16,7 @@ from dd_prefect.config.dd_format import read_shapes, unwrap, wrap, write_shapes
 from dd_prefect.config.errors import config_error_from
 from dd_prefect.config.fingerprint import fingerprint_of
 from dd_prefect.config.io import atomic_write_text, dump_file, dump_text, load_file
+from dd_prefect.config.mcp import ToolConfig
 from dd_prefect.config.models import ChatCompletionInferenceParams, ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
 from dd_prefect.config.seeds import SeedConfig
@@ -74,7 +75,7 @@ class DataDesignerConfig(BaseModel):
 
     columns: list[ColumnConfig] = Field(default_factory=list)
     model_configs: list[ModelConfig] = Field(default_factory=list)
-    tool_configs: list[dict[str, Any]] = Field(default_factory=list)
+    tool_configs: list[ToolConfig] = Field(default_factory=list)
     seed_config: SeedConfig | None = None
     constraints: list[dict[str, Any]] | None = None
     profilers: list[dict[str, Any]] | None = None

@@ -12,6 +12,8 @@ from dd_prefect.config.dd_fields import drop_noop
 
 # Operational inference knobs: they change how fast, not what, so no fingerprint sees them.
 _OPERATIONAL_FIELDS = {"max_parallel_requests", "timeout"}
+# The same for a tool config: how long a tool call may take.
+_OPERATIONAL_TOOL_FIELDS = {"timeout_sec"}
 
 
 def canonical_json(data: Any) -> str:
@@ -43,9 +45,13 @@ def digest(data: Any) -> str:
 
 def _strip_operational(data: dict[str, Any]) -> dict[str, Any]:
     for model in data.get("model_configs", []):
+        model.pop("skip_health_check", None)  # accepted, and changes nothing generated
         params = model.get("inference_parameters") or {}
         for key in _OPERATIONAL_FIELDS:
             params.pop(key, None)
+    for tool_config in data.get("tool_configs") or []:
+        for key in _OPERATIONAL_TOOL_FIELDS:
+            tool_config.pop(key, None)
     return data
 
 

@@ -14,13 +14,18 @@ Prefect Secret block (``secret:<block-name>``), never the key itself. A stdio pr
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from dd_prefect.config.models import api_key_reference
+from dd_prefect.config.errors import config_error_from
+from dd_prefect.config.io import load_file
+from dd_prefect.config.models import api_key_reference, api_key_refusal
+from dd_prefect.errors import ConfigValidationError
 
 
 class _ProviderBase(BaseModel):
@@ -58,6 +63,30 @@ class LocalStdioMCPProvider(_ProviderBase):
 
 MCPProviderT = Annotated[MCPProvider | LocalStdioMCPProvider, Field(discriminator="provider_type")]
 """Either kind of MCP provider, told apart by ``provider_type``."""
+
+
+MCP_PROVIDERS_FILE_NAME = "mcp_providers.yaml"
+"""Where Data Designer's CLI keeps MCP providers, in its home (``~/.data-designer``)."""
+
+_PROVIDER_LIST: TypeAdapter[list[MCPProvider | LocalStdioMCPProvider]] = TypeAdapter(
+    list[MCPProviderT]
+)
+
+
+def load_mcp_providers(path: str | Path) -> list[MCPProvider | LocalStdioMCPProvider]:
+    """The MCP providers of a file as Data Designer's CLI writes it (``providers: [...]``,
+    YAML or JSON); ConfigValidationError naming the file, never a value from it."""
+    content = load_file(path)
+    entries = content.get("providers") if isinstance(content, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigValidationError.of(f"{path}: expected a list under 'providers'")
+    try:
+        return _PROVIDER_LIST.validate_python(entries)
+    except ValidationError as exc:
+        issues = config_error_from(exc, field="providers").issues
+        raise ConfigValidationError(
+            [dataclasses.replace(i, message=f"{path}: {i.message}") for i in issues]
+        ) from None
 
 
 class ToolConfig(BaseModel):
@@ -108,3 +137,33 @@ def tool_config_problems(
                 )
             )
     return problems
+
+
+def provider_problems(
+    tool_configs: Iterable[ToolConfig],
+    used_aliases: Iterable[str],
+    providers: Iterable[MCPProvider | LocalStdioMCPProvider],
+    allowed_key_variables: Iterable[str] = (),
+) -> list[str]:
+    """Problems of the tool configs columns use (`used_aliases`) with the run's MCP
+    `providers`: a provider named that the run lacks, an api_key naming an environment
+    variable the worker does not allow (see :func:`~dd_prefect.config.models.api_key_refusal`)."""
+    by_name = {p.name: p for p in providers}
+    known = ", ".join(sorted(by_name)) or "none"
+    used = set(used_aliases)
+    problems: list[str] = []
+    for config in tool_configs:
+        if config.tool_alias not in used:
+            continue
+        for name in config.providers:
+            provider = by_name.get(name)
+            if provider is None:
+                problems.append(
+                    f"tool config '{config.tool_alias}' names MCP provider '{name}', which is "
+                    f"not among DataDesigner's mcp_providers ({known})"
+                )
+            elif isinstance(provider, MCPProvider) and (
+                refusal := api_key_refusal(provider, allowed_key_variables)
+            ):
+                problems.append("MCP " + refusal)
+    return list(dict.fromkeys(problems))

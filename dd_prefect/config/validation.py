@@ -25,6 +25,7 @@ from dd_prefect.config.data_designer_config import (
     globals_read,
 )
 from dd_prefect.config.feature_checks import feature_problems
+from dd_prefect.config.mcp import tool_config_problems
 from dd_prefect.config.model_columns import model_alias_problem
 from dd_prefect.config.names import name_problem, shown_name
 from dd_prefect.config.processors import (
@@ -203,6 +204,9 @@ def _check_models(config: DataDesignerConfig, add: _Add) -> None:
     for column in config.columns:
         if problem := model_alias_problem(column, models):
             add(problem, column=column.name)
+    used = [(c.name, a) for c in config.columns if (a := getattr(c, "tool_alias", None))]
+    for problem, name in tool_config_problems(config.tool_configs, used):
+        add(problem, column=name, field="tool_alias" if name else "tool_configs")
 
 
 def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Add) -> None:

@@ -21,13 +21,13 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     LLMTextColumnConfig,
 )
-from dd_prefect.config.llm_columns import REASONING_CONTENT_COLUMN_POSTFIX
+from dd_prefect.config.llm_columns import REASONING_CONTENT_COLUMN_POSTFIX, TRACE_COLUMN_POSTFIX
 from dd_prefect.engine.generator_functions import call_generator, custom_function
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
 from dd_prefect.engine.media import image_parts
-from dd_prefect.engine.model_handle import reasoning_content
 from dd_prefect.engine.templating import render
-from dd_prefect.errors import CellError
+from dd_prefect.engine.tools import Conversation
+from dd_prefect.errors import CellError, GenerationError
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -146,7 +146,9 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
 
 
 class LLMCell:
-    """Generates cells of one LLM column: renders prompts, calls the model, parses."""
+    """Generates cells of one LLM column: renders prompts, calls the model (which may call
+    the tools of the column's `tool_alias`), parses. A traced column (`with_trace`) also
+    sets ``<column>__trace`` in the row."""
 
     def __init__(
         self,
@@ -159,6 +161,8 @@ class LLMCell:
         self.base_dirs = base_dirs  # where relative image paths of its context are looked up
         self.handle = models.handle(column.model_alias)
         self.restarts = restarts
+        alias = column.tool_alias
+        self.tools = models.tools.tool_set(alias, column.name) if alias is not None else None
         self.schema: dict[str, Any] | None = None
         if isinstance(column, LLMJudgeColumnConfig):
             self.schema = judge_schema(column)
@@ -194,40 +198,37 @@ class LLMCell:
         return messages
 
     async def __call__(self, row: dict[str, Any]) -> Any:
-        """The cell's value; with `extract_reasoning_content`, the answer's reasoning goes to
-        the row's ``<column>__reasoning_content`` too."""
+        column = self.column
         try:
             messages = self.messages(row)
         except ValueError as exc:  # an image context value that is no image
-            raise CellError("multi_modal_context", f"column '{self.column.name}': {exc}") from None
+            raise CellError("multi_modal_context", f"column '{column.name}': {exc}") from None
+        conversation = Conversation(messages, self.tools, column.name)
         try:
             if self.schema is None:
-                text = await self._answer(messages, row)
-                if isinstance(self.column, LLMCodeColumnConfig):
-                    return extract_code(text, self.column.code_lang)
-                return text.strip()
-            return await self._structured(messages, row)
-        except CellError:
+                text = await conversation.answer(self.handle)
+                if isinstance(column, LLMCodeColumnConfig):
+                    value = extract_code(text, column.code_lang)
+                else:
+                    value = text.strip()
+            else:
+                value = await self._structured(conversation)
+        except (CellError, GenerationError):
             raise
         except Exception as exc:
             kind = failure_kind(exc)
-            raise CellError(kind, f"column '{self.column.name}': {kind}: {exc}") from None
+            raise CellError(kind, f"column '{column.name}': {kind}: {exc}") from None
+        trace = conversation.trace(column.with_trace)
+        if trace is not None:
+            row[column.name + TRACE_COLUMN_POSTFIX] = trace
+        if column.extract_reasoning_content:
+            row[column.name + REASONING_CONTENT_COLUMN_POSTFIX] = conversation.reasoning()
+        return value
 
-    async def _answer(
-        self,
-        messages: list[dict[str, Any]],
-        row: dict[str, Any],
-        response_format: dict[str, Any] | None = None,
-    ) -> str:
-        message = await self.handle.chat(messages, response_format=response_format)
-        if self.column.extract_reasoning_content:
-            row[self.column.name + REASONING_CONTENT_COLUMN_POSTFIX] = reasoning_content(message)
-        return message.content or ""
-
-    async def _structured(self, messages: list[dict[str, Any]], row: dict[str, Any]) -> Any:
+    async def _structured(self, conversation: Conversation) -> Any:
         problem = ""
         for _ in range(self.restarts + 1):
-            text = await self._answer(messages, row, self._response_format)
+            text = await conversation.answer(self.handle, self._response_format)
             try:
                 value = json.loads(_strip_fence(text))
                 self._validator.validate(value)
@@ -236,15 +237,13 @@ class LLMCell:
                 problem = f"not valid JSON ({exc.msg})"
             except jsonschema.ValidationError as exc:
                 problem = f"does not match the schema ({exc.message})"
-            messages = [
-                *messages,
-                {"role": "assistant", "content": text},
+            conversation.messages.append(
                 {
                     "role": "user",
                     "content": f"That answer is {problem}. "
                     "Reply with only a JSON object that matches the schema.",
-                },
-            ]
+                }
+            )
         raise CellError(
             "invalid_structured_output",
             f"column '{self.column.name}': answer {problem} after {self.restarts + 1} attempt(s)",

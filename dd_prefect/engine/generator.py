@@ -78,6 +78,7 @@ class DatasetGenerator:
                 raise GenerationError(f"seed dataset: {exc}") from None
         validate_config(config, seed_columns=seed_columns)
         models.update_models(config.model_configs)
+        models.tools.update(config.tool_configs)
         self.seed_columns = seed_columns
         self.order = topological_order(config.columns)
         self.samplers = [c for c in self.order if isinstance(c, SamplerColumnConfig)]

@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 import httpx2
 import openai
 
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
 from dd_prefect.config.models import KeyedProvider, ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.engine.model_handle import LLMUsage, ModelHandle, RetryPolicy, failure_kind
 from dd_prefect.engine.throttle import AIMDLimiter
+from dd_prefect.engine.tools import ToolRegistry
 from dd_prefect.errors import GenerationError
 
 __all__ = [
@@ -91,7 +93,8 @@ class ModelRegistry:
     transport); its base URL serves when the provider has no endpoint.
     `allowed_key_variables`: the worker's glob patterns of environment variables an api_key
     may name, besides the default ones (``*_API_KEY``, ``*_TOKEN``); any other is refused
-    before the provider's first request.
+    before the provider's first request. `mcp_providers`: the MCP servers tool configs
+    name; `tools` holds the run's tool configs and its MCP sessions (closed with it).
     """
 
     def __init__(
@@ -102,8 +105,12 @@ class ModelRegistry:
         retry: RetryPolicy | None = None,
         http_clients: Mapping[str, httpx2.AsyncClient] | None = None,
         allowed_key_variables: Sequence[str] = (),
+        mcp_providers: Sequence[MCPProvider | LocalStdioMCPProvider] = (),
     ) -> None:
         self._allowed_key_variables = tuple(allowed_key_variables)
+        self.tools = ToolRegistry(
+            mcp_providers, lambda p: resolve_api_key(p, self._allowed_key_variables)
+        )
         self._providers = {p.name: p for p in providers}
         self._models = {m.alias: m for m in model_configs}
         self._retry = retry or RetryPolicy()
@@ -173,11 +180,12 @@ class ModelRegistry:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every client's connection pool.
+        """Close every client's connection pool and every MCP session.
 
         Always close a registry when done (or use ``async with``): an unclosed client that
         is garbage-collected later can break live connections of other clients.
         """
+        await self.tools.aclose()
         for client in self._clients.values():
             await client.close()
         self._clients.clear()

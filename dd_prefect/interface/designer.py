@@ -18,6 +18,7 @@ from dd_prefect.config.default_model_settings import (
     default_model_providers,
 )
 from dd_prefect.config.info import InterfaceInfo
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
 from dd_prefect.config.models import ModelConfig, ModelProvider
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.validation import validate_config
@@ -52,6 +53,9 @@ class DataDesigner:
     - `retry_policy`: retries of failed LLM requests (default: ``run_config.max_llm_retries``).
     - `wait_for_lock`: when another run is writing the same dataset or workflow directory,
       wait for it instead of raising RunLockedError.
+    - `mcp_providers`: the MCP servers (:class:`~dd_prefect.config.mcp.MCPProvider`,
+      :class:`~dd_prefect.config.mcp.LocalStdioMCPProvider`) tool configs name, as in Data
+      Designer. Sessions open on a run's first tool use and close when it ends.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class DataDesigner:
         flow_retries: int = 0,
         retry_policy: RetryPolicy | None = None,
         wait_for_lock: bool = False,
+        mcp_providers: list[MCPProvider | LocalStdioMCPProvider] | None = None,
     ) -> None:
         self.runtime = Runtime(
             artifact_path=Path("artifacts" if artifact_path is None else artifact_path),
@@ -75,6 +80,7 @@ class DataDesigner:
             global_throttle=global_throttle,
             flow_retries=flow_retries,
             wait_for_lock=wait_for_lock,
+            mcp_providers=list(mcp_providers or []),
         )
         install_secret_resolver()
         # Prefect's temporary server (no Prefect API URL) stops with this process, even a
@@ -107,6 +113,27 @@ class DataDesigner:
     def get_default_model_providers(self) -> list[ModelProvider]:
         """Data Designer's default model providers (used when none are given)."""
         return default_model_providers()
+
+    def list_mcp_tool_names(
+        self, mcp_provider_name: str, *, timeout_sec: float = 10.0
+    ) -> list[str]:
+        """The names of the tools MCP provider `mcp_provider_name` (one of `mcp_providers`)
+        offers, from a session opened for the question; ConfigValidationError if there is
+        no such provider."""
+        names = [p.name for p in self.runtime.mcp_providers]
+        if mcp_provider_name not in names:
+            raise ConfigValidationError.of(
+                f"no MCP provider named '{mcp_provider_name}' "
+                f"(mcp_providers: {', '.join(names) or 'none'})",
+                field="mcp_providers",
+            )
+
+        async def listed() -> list[str]:
+            async with self.runtime.models([]) as registry:
+                tools = await registry.tools.sessions.list_tools(mcp_provider_name, timeout_sec)
+                return [tool.name for tool in tools]
+
+        return run_sync(listed())
 
     def validate(self, config_builder: ConfigLike) -> DataDesignerConfig:
         """Validate a config (against its seed's columns and these providers); returns it."""

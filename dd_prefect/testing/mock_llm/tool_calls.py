@@ -2,9 +2,10 @@
 
 Deterministic like every answer: while the conversation holds fewer assistant tool-call
 turns than the ``tool_call_turns`` knob, the answer is ``tool_calls_per_turn`` calls of the
-offered functions (picked from ``sha256`` of the request, arguments built from each
-function's parameter schema); after that it is a final answer, whose plain text quotes the
-last tool result so a test can see the result reached the model. ``tool_choice="none"``
+offered functions (those the conversation names, if any, else all; picked from ``sha256``
+of the request, arguments built from each function's parameter schema); after that it is a
+final answer, whose plain text quotes the last tool result so a test can see the result
+reached the model. ``tool_choice="none"``
 gets no tool calls; ``tool_choice`` naming a function gets calls of that function.
 """
 
@@ -60,6 +61,7 @@ def tool_calls_for(
         return None
     digest = hashlib.sha256(canonical([model, messages, functions])).hexdigest()
     prompt = " ".join(message_text(m) for m in messages if isinstance(m, dict))
+    functions = [f for f in functions if f["name"] in prompt] or functions
     calls = []
     for i in range(per_turn):
         function = functions[(int(digest[:8], 16) + i) % len(functions)]
