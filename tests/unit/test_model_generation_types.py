@@ -192,3 +192,14 @@ def test_data_designer_configs_with_models_and_images_load(name: str) -> None:
     again = dd.DataDesignerConfig.from_dict(config.to_dict())
     assert again == config
     assert again.fingerprint() == config.fingerprint()
+
+
+def test_skip_health_check_leaves_the_fingerprint_alone() -> None:
+    def config(skip: bool) -> dd.DataDesignerConfig:
+        builder = dd.DataDesignerConfigBuilder(
+            model_configs=[ModelConfig(alias="chat", model="m", skip_health_check=skip)]
+        )
+        builder.add_column(dd.LLMTextColumnConfig(name="a", prompt="hi", model_alias="chat"))
+        return builder.build()
+
+    assert config(True).fingerprint() == config(False).fingerprint()
