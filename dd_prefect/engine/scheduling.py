@@ -3,7 +3,9 @@
 The columns are planned once into segments. Those that need no LLM and read no LLM column
 are computed column by column ("columnwise"); the rest run per row, concurrently ("rows"):
 independent columns of a row at once, and a dependent column as soon as its inputs in that
-row are done. A full-column custom column ("full") waits for the rows.
+row are done. A full-column custom column or a validation column ("full") waits for the
+rows. Before a cell runs, it is held if an input of it failed (it fails too) or if it is
+skipped (``skip.when``, ``propagate_skip``; see :mod:`.skips`).
 """
 
 from __future__ import annotations
