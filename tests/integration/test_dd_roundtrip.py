@@ -1,7 +1,7 @@
 """Data Designer reads back what dd_prefect writes (issue 12). Slow: it installs
 ``data-designer==0.9.7`` into a scratch venv (about a minute; needs the package registry).
 
-Every exported fixture that dd_prefect loads is written back with dd_prefect's
+Every exported fixture is loaded by dd_prefect and written back with dd_prefect's
 ``write_config`` (YAML and JSON) and loaded by Data Designer's own
 ``DataDesignerConfigBuilder.from_config`` (``tests/fixtures/data_designer/check_roundtrip.py``),
 next to the original export. Data Designer must load each of our files exactly when it
@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 import dd_prefect.config as dd
-from dd_prefect import ConfigValidationError
 
 pytestmark = pytest.mark.e2e
 
@@ -28,8 +27,6 @@ FIXTURES = REPO_ROOT / "tests" / "fixtures" / "data_designer"
 CONFIGS = sorted((FIXTURES / "configs").glob("*.yaml"))
 # Data Designer cannot load these exports of its own (custom columns: see above).
 DATA_DESIGNER_CANNOT_LOAD = {"docs_custom_columns", "vlm_02_ocr", "vlm_09_frontier_judge"}
-# dd_prefect refuses these when loading (see tests/unit/test_dd_configs.py).
-WE_REFUSE = {"recipe_agent_rollout_distillation"}
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +75,12 @@ def test_data_designer_loads_what_we_write(
 
     monkeypatch.chdir(REPO_ROOT)
     ours: dict[Path, Path] = {}  # our file -> the original it came from
-    refused = set()
     for original in CONFIGS:
-        try:
-            builder = dd.DataDesignerConfigBuilder.from_config(original)
-        except ConfigValidationError:
-            refused.add(original.stem)
-            continue
+        builder = dd.DataDesignerConfigBuilder.from_config(original)
         for suffix in (".yaml", ".json"):
             path = tmp_path / f"{original.stem}{suffix}"
             builder.write_config(path)
             ours[path] = original
-    assert refused == WE_REFUSE
 
     verdicts = loads_in_data_designer(data_designer_python, [*CONFIGS, *ours])
     cannot = {p.stem for p in CONFIGS if verdicts[p]}
@@ -101,4 +92,4 @@ def test_data_designer_loads_what_we_write(
     }
     assert not differs, differs
     loaded = sum(not verdicts[p] for p in ours)
-    assert loaded == 2 * (len(CONFIGS) - len(WE_REFUSE) - len(DATA_DESIGNER_CANNOT_LOAD))
+    assert loaded == 2 * (len(CONFIGS) - len(DATA_DESIGNER_CANNOT_LOAD))
