@@ -52,12 +52,15 @@ class RetryPolicy:
 
 @dataclass
 class LLMUsage:
-    """Counters for one model: requests, tokens, failures by kind."""
+    """Counters for one model: requests, tokens, retries, MCP tool calls and the turns
+    they came in (as Data Designer's tool usage counts them), failures by kind."""
 
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
+    tool_calls: int = 0
+    tool_call_turns: int = 0
     failures: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,6 +69,8 @@ class LLMUsage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "retries": self.retries,
+            "tool_calls": self.tool_calls,
+            "tool_call_turns": self.tool_call_turns,
             "failures": dict(self.failures),
         }
 

@@ -155,7 +155,6 @@ class Conversation:
         self.tools = tools
         self.column = column
         self.turns = 0
-        self.tool_calls = 0
 
     async def answer(
         self, handle: ModelHandle, response_format: dict[str, Any] | None = None
@@ -172,7 +171,8 @@ class Conversation:
                 self.messages.append(assistant_message(message, content.strip()))
                 return content
             self.turns += 1
-            self.tool_calls += len(calls)
+            handle.usage.tool_call_turns += 1
+            handle.usage.tool_calls += len(calls)
             limit = self.tools.config.max_tool_call_turns
             if self.turns > limit + MAX_REFUSED_TURNS:
                 raise CellError(

@@ -98,7 +98,10 @@ def test_tool_use_previewed_end_to_end(tmp_path, mock_llm):
         },
     )
     b.add_column(name="plain", column_type="llm-text", model_alias="m", prompt="Say {{ topic }}")
-    df = designer(tmp_path, mock_llm, [stdio(log)]).preview(b, num_records=4).dataset
+    result = designer(tmp_path, mock_llm, [stdio(log)]).preview(b, num_records=4)
+    df = result.dataset
+    usage = result.summary["llm_usage"]["mock/mock-model"]
+    assert (usage["tool_calls"], usage["tool_call_turns"], usage["requests"]) == (8, 8, 20)
 
     traced = ["fact", "fact__trace", "summary", "summary__trace"]
     assert list(df.columns) == ["topic", *traced, "plain"]

@@ -71,4 +71,7 @@ async def test_create_writes_traces_with_one_server_per_run(prefect_server, mock
     for path in base.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
-    assert json.loads((base / "metadata.json").read_text())["status"] == "completed"
+    meta = json.loads((base / "metadata.json").read_text())
+    assert meta["status"] == "completed"
+    usage = meta["llm_usage"]["mock/mock-model"]
+    assert (usage["requests"], usage["tool_calls"], usage["tool_call_turns"]) == (20, 10, 10)
