@@ -471,3 +471,13 @@ def test_builder_reads_model_configs_from_a_file(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump([MODEL]))
     with pytest.raises(dd.ConfigValidationError, match="under 'model_configs'"):
         dd.DataDesignerConfigBuilder(model_configs=str(path))
+
+
+def test_add_column_names_the_column_once_and_the_field() -> None:
+    builder = dd.DataDesignerConfigBuilder()
+    with pytest.raises(dd.ConfigValidationError) as caught:
+        builder.add_column(name="t", column_type="llm-text", prompt="p")
+    assert str(caught.value) == "Invalid config: column 't', field 'model_alias': Field required"
+    with pytest.raises(dd.ConfigValidationError) as caught:
+        builder.add_column(name="odd", column_type="sampler", sampler_type="scipy", params={})
+    assert str(caught.value).count("odd") == 1 and "not supported" in str(caught.value)
