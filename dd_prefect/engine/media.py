@@ -125,7 +125,7 @@ def context_values(raw: Any) -> list[Any]:
 
 def image_base_dirs(seed_config: SeedConfig | None) -> list[Path]:
     """Where relative image paths of a seed are looked up: the directory of a local seed's
-    files and its two parents (a dataset written by dd_prefect keeps its parquet files in
+    files and its three parents (a dataset written by dd_prefect keeps its parquet files in
     ``<dataset>/parquet-files/`` or ``<dataset>/processors-files/<name>/`` and its images
     in ``<dataset>/images/``)."""
     source = seed_config.source if seed_config is not None else None
@@ -134,7 +134,7 @@ def image_base_dirs(seed_config: SeedConfig | None) -> list[Path]:
     path = Path(source.path).expanduser()
     while any(ch in path.name for ch in "*?[") or path.suffix:
         path = path.parent
-    return [path, *list(path.parents)[:2]]
+    return [path, *list(path.parents)[:3]]
 
 
 def image_parts(
