@@ -223,8 +223,17 @@ class RowGroupOutput:
         return frame
 
     def _json_columns(self) -> list[str]:
-        """Columns stored as JSON text in every file, even when a row group has no value."""
-        return [
+        """Columns stored as JSON text in every file, even when a row group has no value.
+
+        A custom column's side-effect columns too: their values may be of any type.
+        """
+        custom_sides = [
+            side
+            for c in self.config.columns
+            if isinstance(c, CustomColumnConfig)
+            for side in c.side_effect_columns
+        ]
+        return custom_sides + [
             c.name
             for c in self.config.columns
             if isinstance(

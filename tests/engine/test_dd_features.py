@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 import dd_prefect.config as dd
 from dd_prefect.config.custom_column import custom_column_generator
+from dd_prefect.engine.seed_reader import read_seed_file
 from dd_prefect.errors import ConfigValidationError
 from tests.engine.conftest import model
 
@@ -239,7 +240,7 @@ def forgets(row: dict) -> dict:
     return row
 
 
-async def test_generator_functions_run_as_data_designer(mock_llm, make_generator):
+async def test_generator_functions_run_as_data_designer(mock_llm, make_generator, tmp_path):
     b = seeded(name=["Ada", "Linus"])
     b.add_column(
         name="greeting",
@@ -256,8 +257,11 @@ async def test_generator_functions_run_as_data_designer(mock_llm, make_generator
     )
     config = b.build()
     assert config.columns[-3].generator_function == f"{__name__}:greet"  # written as a path
-    df = (await make_generator(b, mock_llm).generate(0, 0, 2)).frame
+    result = await make_generator(b, mock_llm).generate(0, 0, 2, tmp_path)
+    df = result.frame
     assert list(df["greeting"]) == ["Hi, Ada!", "Hi, Linus!"]
+    written = read_seed_file(tmp_path / result.files["main"])  # side effects of any type
+    assert list(written["greeting__len"]) == [8, 10]
     assert list(df["greeting__len"]) == [8, 10] and list(df["summary"]) == ["8", "10"]
     assert list(df["loud"]) == ["HI, ADA!", "HI, LINUS!"]
     assert "undeclared" not in df.columns
