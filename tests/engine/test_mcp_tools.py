@@ -412,3 +412,47 @@ def test_remote_providers_with_a_bearer_token(
         designer(tmp_path, mock_llm, [remote]).preview(b, num_records=1)
     assert f"MCP provider 'basic-tools' ({provider_type} endpoint {endpoint})" in str(info.value)
     assert "wrong-token" not in str(info.value)
+
+
+def test_cli_takes_the_workers_mcp_providers(tmp_path, monkeypatch, capsys):
+    """`dd-prefect validate/preview` of a spec: the MCP providers come from the worker's
+    DD_PREFECT_MCP_PROVIDERS_FILE, never from the spec (which cannot hold any)."""
+    import yaml
+
+    from dd_prefect.cli import main
+
+    spec = {
+        "name": "facts",
+        "num_records": 2,
+        "model_providers": [{"name": "mock", "provider_type": "mock"}],
+        "config": {
+            "model_configs": [{"alias": "m", "model": "mock-model", "provider": "mock"}],
+            "tool_configs": [basic_tools().model_dump()],
+            "columns": [
+                {"name": "topic", "column_type": "sampler", "sampler_type": "category",
+                 "params": {"values": ["water"]}},
+                {"name": "fact", "column_type": "llm-text", "model_alias": "m",
+                 "prompt": "Use get_fact on {{ topic }}", "tool_alias": "basic-tools",
+                 "with_trace": "last_message"},
+            ],
+        },
+    }  # fmt: skip
+    path = tmp_path / "facts.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    monkeypatch.setenv("DATA_DESIGNER_HOME", str(tmp_path / "no-home"))
+    monkeypatch.delenv("DD_PREFECT_MCP_PROVIDERS_FILE", raising=False)
+    assert main(["validate", str(path)]) != 0
+    assert "names MCP provider 'basic-tools'" in capsys.readouterr().err
+
+    providers = tmp_path / "mcp_providers.yaml"
+    log = tmp_path / "mcp.log"
+    providers.write_text(yaml.safe_dump({"providers": [stdio(log).model_dump()]}))
+    monkeypatch.setenv("DD_PREFECT_MCP_PROVIDERS_FILE", str(providers))
+    assert main(["validate", str(path)]) == 0
+    assert main(["preview", str(path), "-n", "2"]) == 0
+    assert "2 record(s); errors: none" in capsys.readouterr().out
+    assert len([x for x in log_lines(log) if x.startswith("call get_fact")]) == 2
+
+    path.write_text(yaml.safe_dump({**spec, "mcp_providers": [stdio().model_dump()]}))
+    assert main(["validate", str(path)]) != 0
+    assert "mcp_providers" in capsys.readouterr().err
