@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import dd_prefect.config as dd
-from dd_prefect import ConfigValidationError, DataDesigner
+from dd_prefect import ConfigValidationError, DataDesigner, DataDesignerGenerationError
 from dd_prefect.config.default_model_settings import (
     default_model_configs,
     default_model_providers,
@@ -191,3 +191,15 @@ def test_dataset_results_analysis_and_artifact_paths(tmp_path: Path) -> None:
     assert storage.metadata_file_path == base / "metadata.json"
     with pytest.raises(FileNotFoundError, match="processor 'chat' has no artifacts"):
         results.get_path_to_processor_artifacts("chat")
+
+
+def test_a_default_provider_s_key_is_read_when_a_run_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation does not need the key; a run without it stops before any request,
+    naming the variable Data Designer uses."""
+    monkeypatch.delenv("NVIDIA_API_KEY", raising=False)
+    designer = DataDesigner(artifact_path=tmp_path)
+    designer.validate(qa_builder("nvidia-text"))
+    with pytest.raises(DataDesignerGenerationError, match=r"NVIDIA_API_KEY.* is not set"):
+        designer.preview(qa_builder("nvidia-text"), num_records=1)
