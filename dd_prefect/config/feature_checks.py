@@ -13,6 +13,10 @@ import jinja2
 from dd_prefect.config.columns import (
     ColumnConfigBase,
     CustomColumnConfig,
+    ExpressionColumnConfig,
+    LLMJudgeColumnConfig,
+    LLMStructuredColumnConfig,
+    LLMTextColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
     ValidationColumnConfig,
@@ -54,7 +58,32 @@ def _skip_problems(column: ColumnConfigBase) -> list[tuple[str, str | None]]:
         ]
     if own := sorted(reads & {column.name, *column.side_effect_columns}):
         return [(f"skip.when reads the column itself ({', '.join(own)})", field)]
+    if problem := _skip_value_problem(column, column.skip.value):
+        return [(problem, "skip.value")]
     return []
+
+
+_KINDS: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float)}
+
+
+def _skip_value_problem(column: ColumnConfigBase, value: object) -> str | None:
+    """A skip value that the column's cells can't hold (they are written with one type)."""
+    if isinstance(column, ExpressionColumnConfig):
+        kind = column.dtype
+    elif isinstance(column, LLMTextColumnConfig) and not isinstance(
+        column, LLMStructuredColumnConfig | LLMJudgeColumnConfig
+    ):
+        kind = "str"  # text and code
+    else:
+        return None  # cells of other columns may hold any value
+    fits = (
+        isinstance(value, bool)
+        if kind == "bool"
+        else not isinstance(value, bool) and (isinstance(value, _KINDS[kind]))
+    )
+    if value is None or fits:
+        return None
+    return f"skip.value {value!r} does not fit the column's {kind} cells"
 
 
 def _code_problems(column: ColumnConfigBase) -> list[tuple[str, str | None]]:

@@ -146,9 +146,25 @@ def test_skip_rules_as_data_designer():
         params={"low": 0, "high": 1},
         skip={"when": "{{ stock }}"},
     )
+    b.add_column(
+        name="d",
+        column_type="expression",
+        expr="1",
+        dtype="int",
+        skip={"when": "{{ stock }}", "value": "n/a"},
+    )
+    b.add_column(
+        name="e",
+        column_type="llm-text",
+        model_alias="fast",
+        prompt="x",
+        skip={"when": "{{ stock }}", "value": 0},
+    )
     with pytest.raises(ConfigValidationError) as info:
         dd.validate_config(b.build())
     text = str(info.value)
+    assert "column 'd', field 'skip.value': skip.value 'n/a' does not fit the column's int" in text
+    assert "skip.value 0 does not fit the column's str cells" in text
     assert "skip.when 'stock == 0' reads no column" in text
     assert "skip.when reads the column itself (b)" in text
     assert "skip is not supported on sampler columns" in text
