@@ -33,6 +33,7 @@ _LAZY = {
     "DatasetCreationResults": "dd_prefect.workflow.results",
     "PreviewResults": "dd_prefect.workflow.results",
     "CompositeWorkflowResults": "dd_prefect.workflow.results",
+    "SkippedStageResult": "dd_prefect.workflow.results",
 }
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "ResumeError",
     "ResumeMode",
     "RunLockedError",
+    "SkippedStageResult",
     "WorkflowError",
     "__version__",
 ]

@@ -13,6 +13,7 @@ from dd_prefect.config.columns import (
     ColumnType,
     CustomColumnConfig,
     ExpressionColumnConfig,
+    GenerationStrategy,
     LLMCodeColumnConfig,
     LLMJudgeColumnConfig,
     LLMStructuredColumnConfig,
@@ -20,9 +21,29 @@ from dd_prefect.config.columns import (
     SamplerColumnConfig,
     Score,
     SeedDatasetColumnConfig,
+    SkipConfig,
+    ValidationColumnConfig,
 )
+from dd_prefect.config.custom_column import custom_column_generator
 from dd_prefect.config.dag import dependency_graph, topological_order
-from dd_prefect.config.models import ChatCompletionInferenceParams, ModelConfig, ModelProvider
+from dd_prefect.config.distributions import (
+    ManualDistribution,
+    ManualDistributionParams,
+    UniformDistribution,
+    UniformDistributionParams,
+)
+from dd_prefect.config.file_seed_sources import AgentRolloutFormat
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider, ToolConfig
+from dd_prefect.config.modality import ImageContext, ImageFormat, Modality, ModalityDataType
+from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
+from dd_prefect.config.models import (
+    ChatCompletionInferenceParams,
+    EmbeddingInferenceParams,
+    GenerationType,
+    ImageInferenceParams,
+    ModelConfig,
+    ModelProvider,
+)
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
     ProcessorConfig,
@@ -35,6 +56,7 @@ from dd_prefect.config.samplers import (
     CategorySamplerParams,
     DatetimeSamplerParams,
     GaussianSamplerParams,
+    PersonFromFakerSamplerParams,
     PersonSamplerParams,
     PoissonSamplerParams,
     SamplerType,
@@ -44,7 +66,10 @@ from dd_prefect.config.samplers import (
     UUIDSamplerParams,
 )
 from dd_prefect.config.seeds import (
+    AgentRolloutSeedSource,
     DataFrameSeedSource,
+    DirectorySeedSource,
+    FileContentsSeedSource,
     IndexRange,
     LocalFileSeedSource,
     PartitionBlock,
@@ -52,16 +77,28 @@ from dd_prefect.config.seeds import (
     SeedConfig,
 )
 from dd_prefect.config.stage import Stage
+from dd_prefect.config.utils.code_lang import CodeLang
+from dd_prefect.config.utils.trace_type import TraceType
 from dd_prefect.config.validation import SEED_PENDING, validate_config
+from dd_prefect.config.validator_params import (
+    CodeValidatorParams,
+    LocalCallableValidatorParams,
+    RemoteValidatorParams,
+    ValidatorType,
+)
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.errors import ConfigIssue, ConfigValidationError, DataDesignerError
 
 __all__ = [
     "SEED_PENDING",
+    "AgentRolloutFormat",
+    "AgentRolloutSeedSource",
     "BernoulliSamplerParams",
     "BinomialSamplerParams",
     "CategorySamplerParams",
     "ChatCompletionInferenceParams",
+    "CodeLang",
+    "CodeValidatorParams",
     "ColumnConfig",
     "ColumnType",
     "ConfigIssue",
@@ -73,21 +110,40 @@ __all__ = [
     "DataFrameSeedSource",
     "DatasetSpec",
     "DatetimeSamplerParams",
+    "DirectorySeedSource",
     "DropColumnsProcessorConfig",
+    "EmbeddingColumnConfig",
+    "EmbeddingInferenceParams",
     "ExpressionColumnConfig",
+    "FileContentsSeedSource",
     "GaussianSamplerParams",
+    "GenerationStrategy",
+    "GenerationType",
+    "ImageColumnConfig",
+    "ImageContext",
+    "ImageFormat",
+    "ImageInferenceParams",
     "IndexRange",
     "LLMCodeColumnConfig",
     "LLMJudgeColumnConfig",
     "LLMStructuredColumnConfig",
     "LLMTextColumnConfig",
+    "LocalCallableValidatorParams",
     "LocalFileSeedSource",
+    "LocalStdioMCPProvider",
+    "MCPProvider",
+    "ManualDistribution",
+    "ManualDistributionParams",
+    "Modality",
+    "ModalityDataType",
     "ModelConfig",
     "ModelProvider",
     "PartitionBlock",
+    "PersonFromFakerSamplerParams",
     "PersonSamplerParams",
     "PoissonSamplerParams",
     "ProcessorConfig",
+    "RemoteValidatorParams",
     "RunConfig",
     "SamplerColumnConfig",
     "SamplerType",
@@ -96,12 +152,20 @@ __all__ = [
     "Score",
     "SeedConfig",
     "SeedDatasetColumnConfig",
+    "SkipConfig",
     "Stage",
     "SubcategorySamplerParams",
     "TimeDeltaSamplerParams",
+    "ToolConfig",
+    "TraceType",
     "UUIDSamplerParams",
+    "UniformDistribution",
+    "UniformDistributionParams",
     "UniformSamplerParams",
+    "ValidationColumnConfig",
+    "ValidatorType",
     "WorkflowSpec",
+    "custom_column_generator",
     "dependency_graph",
     "load_spec",
     "topological_order",

@@ -1,24 +1,28 @@
-"""`DataDesignerConfig` (one dataset's columns, models, seed and processors) and its builder."""
+"""`DataDesignerConfigBuilder`: builds a :class:`DataDesignerConfig` step by step."""
 
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+import logging
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, nodes
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import (
+    TypeAdapter,
+    ValidationError,
+)
 
 from dd_prefect.config.columns import (
     ColumnConfig,
     ColumnConfigBase,
-    LLMTextColumnConfig,
     SeedDatasetColumnConfig,
 )
+from dd_prefect.config.data_designer_config import DataDesignerConfig, column_name_problem
+from dd_prefect.config.dd_format import wrap
 from dd_prefect.config.errors import config_error_from
-from dd_prefect.config.fingerprint import fingerprint_of
+from dd_prefect.config.info import ConfigBuilderInfo
 from dd_prefect.config.io import dump_file, load_file
+from dd_prefect.config.mcp import ToolConfig
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
 from dd_prefect.config.seeds import (
@@ -30,101 +34,25 @@ from dd_prefect.config.seeds import (
     SeedConfig,
     read_seed_columns,
 )
-from dd_prefect.config.templates import jinja_environment
+from dd_prefect.config.validation import OWN_SEED, SEED_PENDING, validate_config
 from dd_prefect.errors import ConfigValidationError
+
+__all__ = ["DataDesignerConfig", "DataDesignerConfigBuilder"]
+
+logger = logging.getLogger(__name__)
 
 _COLUMN_ADAPTER: TypeAdapter[Any] = TypeAdapter(ColumnConfig)
 _PROCESSOR_ADAPTER: TypeAdapter[Any] = TypeAdapter(ProcessorConfig)
 
-# Names a template reads as something other than a row value: Jinja's literals and the
-# template's own reference. (Filters and tests live in namespaces of their own, so a
-# column called ``upper`` or ``defined`` shadows nothing.)
-_JINJA_NAMES = {
-    "self": "is Jinja's reference to the template itself",
-    **dict.fromkeys(("true", "false", "none", "True", "False", "None"), "is a Jinja literal"),
-}
-
-
-def column_name_problem(name: str) -> str | None:
-    """Why a column can't be called `name`, or None.
-
-    A column is a template variable of every template that runs after it (in its config
-    and in later stages), so a column called like one of the sandboxed environment's
-    globals (``range``, ``dict``, ``lipsum``, ``cycler``, ``joiner``, ``namespace``) hides
-    that global from them, and one called like a literal or ``self`` can't be read.
-    """
-    env_globals = jinja_environment().globals
-    if name in env_globals:
-        shown = f"{name}()" if callable(env_globals[name]) else name
-        return (
-            f"shadows the Jinja global {shown}: templates that run after this column "
-            "(in this config and in later stages) would get the column instead; rename it"
-        )
-    if name in _JINJA_NAMES:
-        return f"{_JINJA_NAMES[name]}: a template could never read this column; rename it"
-    return None
-
-
-@lru_cache(maxsize=4096)
-def globals_read(source: str) -> frozenset[str]:
-    """The sandboxed environment's globals a template uses (none if it does not parse)."""
-    env = jinja_environment()
-    try:
-        ast = env.parse(source)
-    except TemplateSyntaxError:
-        return frozenset()
-    names = (n.name for n in ast.find_all(nodes.Name) if n.ctx == "load")
-    return frozenset(name for name in names if name in env.globals)
-
-
-class DataDesignerConfig(BaseModel):
-    """A complete, serializable description of one dataset."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    columns: list[ColumnConfig] = Field(default_factory=list)
-    model_configs: list[ModelConfig] = Field(default_factory=list)
-    seed_config: SeedConfig | None = None
-    processors: list[ProcessorConfig] = Field(default_factory=list)
-    # Written (and fingerprinted) only when set, so configs without it stay as they were.
-    allow_column_overrides: StrictBool = Field(default=False, exclude_if=lambda v: not v)
-    """Let columns replace columns of the same name the seed (a stage's input) has."""
-
-    def fingerprint(self) -> str:
-        """sha256 of the generation-relevant content (operational knobs excluded).
-
-        Stable across processes and PYTHONHASHSEED values; changes with any field that can
-        change what is generated.
-        """
-        return fingerprint_of(self)
-
-    def model_aliases(self) -> list[str]:
-        """The model aliases the LLM columns use, sorted."""
-        return sorted({c.model_alias for c in self.columns if isinstance(c, LLMTextColumnConfig)})
-
-    def column(self, name: str) -> ColumnConfigBase:
-        """The column called `name`; KeyError if there is none."""
-        for column in self.columns:
-            if column.name == name:
-                return column
-        raise KeyError(name)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (raises for a DataFrame seed, which is never serialized)."""
-        return self.model_dump(mode="json", exclude_defaults=False)
-
-    def to_file(self, path: str | Path) -> Path:
-        """Write the config as YAML (``.yaml``/``.yml``) or JSON (``.json``), atomically."""
-        return dump_file(self.to_dict(), path)
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> DataDesignerConfig:
-        """Load a config written by :meth:`to_file` (or by hand)."""
-        return cls.model_validate(load_file(path))
+# DataDesignerConfig's top-level fields the builder carries from `from_config` to `build`.
+_CARRIED = ("tool_configs", "constraints", "profilers")
 
 
 class DataDesignerConfigBuilder:
     """Builds a :class:`DataDesignerConfig` step by step (the Data Designer builder API).
+
+    `model_configs`: a list, or a YAML/JSON file with a ``model_configs:`` list (as Data
+    Designer's).
 
     `allow_column_overrides`: let a column replace a column of the same name that the
     seed (or a stage's input) already has; without it that is a validation error.
@@ -132,20 +60,34 @@ class DataDesignerConfigBuilder:
 
     def __init__(
         self,
-        model_configs: list[ModelConfig] | None = None,
+        model_configs: list[ModelConfig] | str | Path | None = None,
+        tool_configs: list[ToolConfig] | None = None,
         *,
         allow_column_overrides: bool = False,
     ) -> None:
         self._columns: list[ColumnConfigBase] = []
-        self._model_configs: list[ModelConfig] = list(model_configs or [])
+        self._model_configs = _model_configs(model_configs)
         self._seed_config: SeedConfig | None = None
         self._processors: list[Any] = []
+        self._carried: dict[str, Any] = {}
+        for tool_config in tool_configs or []:
+            self.add_tool_config(tool_config)
         self.allow_column_overrides = allow_column_overrides
 
+    @property
+    def info(self) -> ConfigBuilderInfo:
+        """Tables of the sampler types and this builder's models: ``info.display("samplers")``."""
+        return ConfigBuilderInfo(self._model_configs)
+
     @classmethod
-    def from_config(cls, config: DataDesignerConfig | str | Path) -> DataDesignerConfigBuilder:
-        """A builder holding a copy of an existing config (or one loaded from a file)."""
-        if not isinstance(config, DataDesignerConfig):
+    def from_config(
+        cls, config: DataDesignerConfig | dict[str, Any] | str | Path
+    ) -> DataDesignerConfigBuilder:
+        """A builder holding a copy of an existing config, or of one from a dict or a file
+        (ours or Data Designer's: wrapped or bare, YAML or JSON)."""
+        if isinstance(config, dict):
+            config = DataDesignerConfig.from_dict(config)
+        elif not isinstance(config, DataDesignerConfig):
             config = DataDesignerConfig.from_file(config)
         config = config.model_copy(deep=True)
         builder = cls(
@@ -155,6 +97,7 @@ class DataDesignerConfigBuilder:
         builder._columns = list(config.columns)
         builder._seed_config = config.seed_config
         builder._processors = list(config.processors)
+        builder._carried = {name: getattr(config, name) for name in _CARRIED}
         return builder
 
     def add_column(self, column: ColumnConfigBase | None = None, /, **kwargs: Any) -> Any:
@@ -233,6 +176,34 @@ class DataDesignerConfigBuilder:
         self._model_configs.append(model_config)
         return self
 
+    def add_tool_config(self, tool_config: ToolConfig) -> DataDesignerConfigBuilder:
+        """Add a tool config (ConfigValidationError if its alias is taken)."""
+        if any(t.tool_alias == tool_config.tool_alias for t in self.tool_configs):
+            raise ConfigValidationError.of(
+                f"a tool config with alias '{tool_config.tool_alias}' already exists",
+                field="tool_configs",
+            )
+        self._carried["tool_configs"] = [*self.tool_configs, tool_config]
+        return self
+
+    def delete_tool_config(self, alias: str) -> DataDesignerConfigBuilder:
+        """Remove the tool config with `alias`."""
+        kept = [t for t in self.tool_configs if t.tool_alias != alias]
+        self._carried["tool_configs"] = kept
+        return self
+
+    def get_tool_config(self, alias: str) -> ToolConfig:
+        """The tool config with `alias`; KeyError if there is none."""
+        for tool_config in self.tool_configs:
+            if tool_config.tool_alias == alias:
+                return tool_config
+        raise KeyError(alias)
+
+    @property
+    def tool_configs(self) -> list[ToolConfig]:
+        """The tool configs added so far."""
+        return list(self._carried.get("tool_configs") or [])
+
     @property
     def columns(self) -> list[ColumnConfigBase]:
         """The columns added so far."""
@@ -243,12 +214,67 @@ class DataDesignerConfigBuilder:
         """The model configs added so far."""
         return list(self._model_configs)
 
-    def build(self) -> DataDesignerConfig:
-        """The config, as an independent copy of what was added."""
+    def build(
+        self, *, skip_validation: bool = False, raise_exceptions: bool = False
+    ) -> DataDesignerConfig:
+        """The config, as an independent copy of what was added.
+
+        Unless `skip_validation`, it is validated first (:meth:`validate`): problems are
+        logged, or raised with `raise_exceptions`.
+        """
+        if not skip_validation:
+            self.validate(raise_exceptions=raise_exceptions)
+        return self._config()
+
+    def validate(self, *, raise_exceptions: bool = False) -> DataDesignerConfigBuilder:
+        """Check the config (:func:`~dd_prefect.config.validation.validate_config`).
+
+        Each problem is logged as a warning; with `raise_exceptions` a
+        ConfigValidationError lists them all instead. Without a seed, references to
+        columns the config lacks are left to the stage that feeds it. Returns the builder.
+        """
+        config = self._config()
+        seed_columns = OWN_SEED if config.seed_config is not None else SEED_PENDING
+        issues = validate_config(config, seed_columns=seed_columns, raise_on_error=False)
+        if issues and raise_exceptions:
+            raise ConfigValidationError(issues)
+        for issue in issues:
+            logger.warning("config problem: %s", issue)
+        return self
+
+    def write_config(self, path: str | Path, indent: int | None = 2) -> None:
+        """Write the config as Data Designer's ``write_config`` does: its ``data_designer:``
+        wrapper and ``library_version``, as YAML (``.yaml``/``.yml``) or JSON (``.json``).
+
+        Data Designer loads the file with ``DataDesignerConfigBuilder.from_config(path)``.
+        """
+        suffix = Path(path).suffix.lower()
+        if suffix not in (".yaml", ".yml", ".json"):
+            raise ValueError(f"unsupported file type '{suffix}': use .yaml, .yml or .json")
+        dump_file(wrap(self._config().to_dict()), path, indent=indent)
+
+    def _config(self) -> DataDesignerConfig:
         return DataDesignerConfig(
             columns=copy.deepcopy(self._columns),
             model_configs=copy.deepcopy(self._model_configs),
             seed_config=self._seed_config.model_copy() if self._seed_config else None,
             processors=copy.deepcopy(self._processors),
             allow_column_overrides=self.allow_column_overrides,
+            **copy.deepcopy(self._carried),
         )
+
+
+def _model_configs(source: list[ModelConfig] | str | Path | None) -> list[ModelConfig]:
+    """The model configs given, or read from the ``model_configs:`` list of a file."""
+    if not isinstance(source, str | Path):
+        return list(source or [])
+    data = load_file(source)
+    if not isinstance(data, dict) or not isinstance(data.get("model_configs"), list):
+        raise ConfigValidationError.of(
+            f"{source}: the file must hold a list of model configs under 'model_configs'",
+            field="model_configs",
+        )
+    try:
+        return [ModelConfig.model_validate(m) for m in data["model_configs"]]
+    except ValidationError as exc:
+        raise config_error_from(exc, field="model_configs") from None

@@ -31,3 +31,17 @@ def load_callable(path: str) -> Callable[..., Any]:
     module, _, attr = path.partition(":")
     target: Callable[..., Any] = getattr(importlib.import_module(module), attr)
     return target
+
+
+def callable_path(function: Callable[..., Any]) -> str:
+    """``"pkg.module:function"`` for a module-level function, so a config holding it can be
+    written and run elsewhere; ValueError for a lambda, a nested function or a method."""
+    module = getattr(function, "__module__", None)
+    name = getattr(function, "__qualname__", "")
+    path = f"{module}:{name}"
+    if not module or not CALLABLE_PATH.fullmatch(path):
+        raise ValueError(
+            f"{name or function!r} is not a module-level function; define it at the top level "
+            "of a module and pass it (or its 'pkg.module:function' path)"
+        )
+    return path

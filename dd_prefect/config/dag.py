@@ -10,10 +10,17 @@ from dd_prefect.config.columns import ColumnConfigBase
 def dependency_graph(
     columns: Sequence[ColumnConfigBase], known: Iterable[str] = ()
 ) -> dict[str, set[str]]:
-    """Column name -> names of the config's columns it reads (seed columns are not nodes)."""
+    """Column name -> names of the config's columns it reads, its ``skip.when`` and the
+    producers of side-effect columns it reads included (seed columns are not nodes)."""
     names = {c.name for c in columns}
     external = set(known) - names
-    return {c.name: (c.required_columns() & names) - external - {c.name} for c in columns}
+    # A side-effect column is read from the column that fills it.
+    producer = {side: c.name for c in columns for side in c.side_effect_columns}
+    return {
+        c.name: {producer.get(r, r) for r in c.required_columns() | c.skip_columns()}
+        & names - external - {c.name}
+        for c in columns
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

@@ -6,7 +6,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dd_prefect.errors import ConfigIssue, ConfigValidationError
+from dd_prefect.config.dd_fields import DD_COLUMN_TYPES
+from dd_prefect.errors import ConfigIssue, ConfigValidationError, InvalidConfigError
+
+__all__ = ["InvalidConfigError", "config_error_from"]  # as data_designer.config.errors
 
 
 def config_error_from(
@@ -26,14 +29,18 @@ def config_error_from(
     for err in exc.errors(include_input=False, include_url=False):
         loc = [p for p in err["loc"] if not str(p).startswith("function-")]
         stage, named_column, start = _names_along(loc, data)
+        if start == 0 and column is not None and loc and loc[0] in DD_COLUMN_TYPES:
+            start = 1  # the column union's tag (its column_type): no field of ours
         loc_text = ".".join(str(p) for p in loc[start:])
         # A validator's own ValueError reads as written, without pydantic's "Value error, ".
         cause = err.get("ctx", {}).get("error") if err["type"] == "value_error" else None
         message = str(cause) if isinstance(cause, ValueError) else err["msg"]
+        named_column = named_column or column
+        if named_column is not None:  # said once, by the issue
+            message = message.removeprefix(f"column '{named_column}': ")
+            message = message.removeprefix(f"column '{named_column}' ")
         issues.append(
-            ConfigIssue(
-                message, column=named_column or column, stage=stage, field=loc_text or field
-            )
+            ConfigIssue(message, column=named_column, stage=stage, field=loc_text or field)
         )
     return ConfigValidationError(issues)
 
@@ -59,6 +66,10 @@ def _names_along(loc: list[Any], data: Any) -> tuple[str | None, str | None, int
             else:
                 column = name
             start = i + 1
+            # A tagged union's tag (the column_type) comes next in loc: no field of ours.
+            tag = loc[i + 1] if i + 1 < len(loc) else None
+            if owner == "columns" and isinstance(tag, str) and tag not in node:
+                start = i + 2
         else:
             break
     return stage, column, start

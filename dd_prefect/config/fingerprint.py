@@ -8,8 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from dd_prefect.config.dd_fields import drop_noop
+
 # Operational inference knobs: they change how fast, not what, so no fingerprint sees them.
 _OPERATIONAL_FIELDS = {"max_parallel_requests", "timeout"}
+# The same for a tool config: how long a tool call may take.
+_OPERATIONAL_TOOL_FIELDS = {"timeout_sec"}
 
 
 def canonical_json(data: Any) -> str:
@@ -41,9 +45,28 @@ def digest(data: Any) -> str:
 
 def _strip_operational(data: dict[str, Any]) -> dict[str, Any]:
     for model in data.get("model_configs", []):
+        model.pop("skip_health_check", None)  # accepted, and changes nothing generated
         params = model.get("inference_parameters") or {}
         for key in _OPERATIONAL_FIELDS:
             params.pop(key, None)
+    for tool_config in data.get("tool_configs") or []:
+        for key in _OPERATIONAL_TOOL_FIELDS:
+            tool_config.pop(key, None)
+    return data
+
+
+def _strip_noop_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` without Data Designer's fields at their no-op default, so adding those fields
+    to the models left the fingerprint of every config that doesn't use them unchanged."""
+    data = drop_noop("config", data)
+    data["columns"] = [drop_noop(c.get("column_type", ""), c) for c in data.get("columns", [])]
+    models = []
+    for model in data.get("model_configs", []):
+        model = drop_noop("model", model)
+        if isinstance(model.get("inference_parameters"), dict):
+            model["inference_parameters"] = drop_noop("inference", model["inference_parameters"])
+        models.append(model)
+    data["model_configs"] = models
     return data
 
 
@@ -59,4 +82,4 @@ def fingerprint_of(config: BaseModel) -> str:
         else:
             seed_data["source"] = source.model_dump(mode="json")
         data["seed_config"] = seed_data
-    return digest(_strip_operational(data))
+    return digest(_strip_operational(_strip_noop_defaults(data)))

@@ -41,17 +41,17 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _SafeDumper.add_representer(str, _represent_str)
 
 
-def dump_text(data: Any, fmt: str) -> str:
+def dump_text(data: Any, fmt: str, *, indent: int | None = 2) -> str:
     """`data` as YAML or JSON text."""
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    return yaml.dump(data, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True)
+        return json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    return yaml.dump(data, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True, indent=indent)
 
 
-def dump_file(data: Any, path: str | Path) -> Path:
+def dump_file(data: Any, path: str | Path, *, indent: int | None = 2) -> Path:
     """Write `data` as YAML or JSON, chosen by the file suffix."""
     fmt = "json" if Path(path).suffix.lower() == ".json" else "yaml"
-    return atomic_write_text(path, dump_text(data, fmt))
+    return atomic_write_text(path, dump_text(data, fmt, indent=indent))
 
 
 def load_file(path: str | Path) -> Any:

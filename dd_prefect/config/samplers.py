@@ -31,6 +31,7 @@ class SamplerType(StrEnum):
     DATETIME = "datetime"
     TIMEDELTA = "timedelta"
     PERSON = "person"
+    PERSON_FROM_FAKER = "person_from_faker"
 
 
 class _Params(BaseModel):
@@ -119,13 +120,24 @@ class TimeDeltaSamplerParams(_Params):
     unit: Literal["D", "h", "m", "s"] = "D"
 
 
-class PersonSamplerParams(_Params):
-    """Synthetic people from Faker: a dict per row (first_name, last_name, sex, age, ...)."""
+class _PersonParams(_Params):
+    """Who to generate: Faker `locale`, `sex` (else either), `age_range` [min, max] and
+    `city` (one, or one of a list; else Faker's)."""
 
     locale: str = "en_US"
     sex: Literal["Male", "Female"] | None = None
     age_range: list[int] = Field(default_factory=lambda: [18, 114])
     city: str | list[str] | None = None
+
+
+class PersonSamplerParams(_PersonParams):
+    """Synthetic people from Faker: a dict per row (first_name, last_name, sex, age, ...)."""
+
+
+class PersonFromFakerSamplerParams(_PersonParams):
+    """Data Designer's Faker people: a dict per row with its fields (uuid, locale, names,
+    sex, address, age, birth_date, country, marital_status, education_level, occupation,
+    phone_number, bachelors_field). `age_range` needs min < max, within 0..114."""
 
 
 SamplerParams = (
@@ -140,6 +152,7 @@ SamplerParams = (
     | DatetimeSamplerParams
     | TimeDeltaSamplerParams
     | PersonSamplerParams
+    | PersonFromFakerSamplerParams
 )
 
 PARAMS_BY_TYPE: dict[SamplerType, type[_Params]] = {
@@ -154,6 +167,7 @@ PARAMS_BY_TYPE: dict[SamplerType, type[_Params]] = {
     SamplerType.DATETIME: DatetimeSamplerParams,
     SamplerType.TIMEDELTA: TimeDeltaSamplerParams,
     SamplerType.PERSON: PersonSamplerParams,
+    SamplerType.PERSON_FROM_FAKER: PersonFromFakerSamplerParams,
 }
 # Keyed by any model class: looking up the type of some other model is a miss (None).
 TYPE_BY_PARAMS: dict[type[BaseModel], SamplerType] = {v: k for k, v in PARAMS_BY_TYPE.items()}

@@ -10,7 +10,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from dd_prefect.config.file_seed_sources import (
+    AgentRolloutSeedSource as AgentRolloutSeedSource,
+)
+from dd_prefect.config.file_seed_sources import DirectorySeedSource as DirectorySeedSource
+from dd_prefect.config.file_seed_sources import FileContentsSeedSource as FileContentsSeedSource
+from dd_prefect.config.file_seed_sources import files_digest
 
 SEED_FORMATS = (".parquet", ".csv", ".jsonl")
 
@@ -94,19 +108,10 @@ class LocalFileSeedSource(BaseModel):
 
 
 def seed_files_digest(seed: SeedConfig | None) -> str | None:
-    """Digest of a seed config's local files (None for no seed or a DataFrame seed)."""
-    if seed is None or not isinstance(seed.source, LocalFileSeedSource):
+    """Digest of a seed config's files (None for no seed or a DataFrame seed)."""
+    if seed is None or isinstance(seed.source, DataFrameSeedSource):
         return None
     return seed.source.content_digest()
-
-
-def files_digest(files: list[Path]) -> str:
-    """sha256 over (name, size, mtime_ns) of each file, in order."""
-    entries = []
-    for path in files:
-        stat = path.stat()
-        entries.append([path.name, stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
 def _reject_dataframe_serialization(df: pd.DataFrame) -> Any:
@@ -142,7 +147,20 @@ class DataFrameSeedSource(BaseModel):
         return f"DataFrame({len(self.df)} rows)"
 
 
-SeedSource = Annotated[LocalFileSeedSource | DataFrameSeedSource, Field(discriminator="seed_type")]
+SeedSource = Annotated[
+    LocalFileSeedSource
+    | DataFrameSeedSource
+    | DirectorySeedSource
+    | FileContentsSeedSource
+    | AgentRolloutSeedSource,
+    Field(discriminator="seed_type"),
+]
+
+UNSUPPORTED_SEED_TYPES = {
+    "hf": "HuggingFaceSeedSource is not supported by dd_prefect; download the files and use "
+    "a LocalFileSeedSource",
+}
+"""Data Designer's seed types dd_prefect refuses, and what to use instead."""
 
 
 class SeedConfig(BaseModel):
@@ -154,6 +172,14 @@ class SeedConfig(BaseModel):
     sampling_strategy: SamplingStrategy = SamplingStrategy.ORDERED
     selection_strategy: SelectionStrategy | None = None
 
+    @field_validator("source", mode="before")
+    @classmethod
+    def _supported(cls, value: Any) -> Any:
+        seed_type = value.get("seed_type") if isinstance(value, dict) else None
+        if isinstance(seed_type, str) and seed_type in UNSUPPORTED_SEED_TYPES:
+            raise ValueError(f"seed_type '{seed_type}': {UNSUPPORTED_SEED_TYPES[seed_type]}")
+        return value
+
 
 def seed_file_format(path: Path) -> str:
     """The reader for a seed file, by suffix; raises ValueError for an unsupported one."""
@@ -163,14 +189,27 @@ def seed_file_format(path: Path) -> str:
     return suffix[1:]
 
 
-def read_seed_columns(source: LocalFileSeedSource | DataFrameSeedSource) -> list[str]:
+AnySeedSource = (
+    LocalFileSeedSource
+    | DataFrameSeedSource
+    | DirectorySeedSource
+    | FileContentsSeedSource
+    | AgentRolloutSeedSource
+)
+
+
+def read_seed_columns(source: AnySeedSource) -> list[str]:
     """The column names of a seed, read from file metadata / headers only.
 
-    Raises ValueError when a local path matches no file, a file cannot be read, or the
-    files of a glob have different columns (unless the source asks for their union).
+    Raises ValueError when a local path matches no file, a file cannot be read, the
+    files of a glob have different columns (unless the source asks for their union), or a
+    directory does not exist or has no matching file.
     """
     if isinstance(source, DataFrameSeedSource):
         return [str(c) for c in source.df.columns]
+    if isinstance(source, DirectorySeedSource | FileContentsSeedSource | AgentRolloutSeedSource):
+        source.files()  # the directory exists and some file matches
+        return source.columns
     files = source.files()
     if not files:
         raise ValueError(f"seed path {source.path!r} matches no file")

@@ -3,53 +3,42 @@
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import jinja2
 import jsonschema
-import numpy as np
-import pandas as pd
 
-from dd_prefect.config.builder import DataDesignerConfig, column_name_problem, globals_read
 from dd_prefect.config.columns import (
     ColumnConfigBase,
-    CustomColumnConfig,
     LLMJudgeColumnConfig,
     LLMStructuredColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
 )
 from dd_prefect.config.dag import dependency_graph, find_cycle
+from dd_prefect.config.data_designer_config import (
+    DataDesignerConfig,
+    column_name_problem,
+    globals_read,
+)
+from dd_prefect.config.feature_checks import feature_problems
+from dd_prefect.config.mcp import tool_config_problems
+from dd_prefect.config.model_columns import model_alias_problem
+from dd_prefect.config.names import name_problem, shown_name
 from dd_prefect.config.processors import (
     DropColumnsProcessorConfig,
     SchemaTransformProcessorConfig,
 )
-from dd_prefect.config.samplers import (
-    BernoulliSamplerParams,
-    BinomialSamplerParams,
-    CategorySamplerParams,
-    DatetimeSamplerParams,
-    GaussianSamplerParams,
-    PersonSamplerParams,
-    PoissonSamplerParams,
-    SamplerType,
-    SubcategorySamplerParams,
-    TimeDeltaSamplerParams,
-    UniformSamplerParams,
-    category_value_kind,
-)
+from dd_prefect.config.sampler_checks import sampler_problems
 from dd_prefect.config.seeds import (
     LocalFileSeedSource,
     SeedConfig,
     read_seed_columns,
     seed_file_format,
 )
-from dd_prefect.config.stage import name_problem, shown_name
 from dd_prefect.config.templates import jinja_environment, strings_in, template_references
 from dd_prefect.errors import ConfigIssue, ConfigValidationError
 
@@ -103,7 +92,7 @@ def validate_config(
     for column in config.columns:
         _check_column(column, config, add)
 
-    names = {c.name for c in config.columns}
+    names = {n for c in config.columns for n in (c.name, *c.side_effect_columns)}
     known = names | (known_seed or set())
     # Columns whose templates don't parse (reported above) have unknown references.
     parsed = [c for c in config.columns if _templates_parse(c)]
@@ -125,7 +114,7 @@ def validate_config(
                 )
     if known_seed is not None:
         for column in parsed:
-            missing = column.required_columns() - known - {column.name}
+            missing = (column.required_columns() | column.skip_columns()) - known - {column.name}
             for ref in sorted(missing):
                 add(f"references unknown column '{ref}'", column=column.name)
         for column in config.columns:
@@ -211,12 +200,13 @@ def _check_shadowed_globals(
 
 
 def _check_models(config: DataDesignerConfig, add: _Add) -> None:
-    aliases = {m.alias for m in config.model_configs}
+    models = {m.alias: m for m in config.model_configs}
     for column in config.columns:
-        alias = getattr(column, "model_alias", None)
-        if alias is not None and alias not in aliases:
-            known = ", ".join(sorted(aliases)) or "none defined"
-            add(f"unknown model alias '{alias}' (known: {known})", column=column.name)
+        if problem := model_alias_problem(column, models):
+            add(problem, column=column.name)
+    used = [(c.name, a) for c in config.columns if (a := getattr(c, "tool_alias", None))]
+    for problem, name in tool_config_problems(config.tool_configs, used):
+        add(problem, column=name, field="tool_alias" if name else "tool_configs")
 
 
 def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Add) -> None:
@@ -225,8 +215,10 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Ad
             template_references(source)
         except jinja2.TemplateSyntaxError as exc:
             add(f"Jinja syntax error in {field}: {exc.message}", column=column.name)
+    for message, where in feature_problems(column):
+        add(message, column=column.name, field=where)
     if isinstance(column, SamplerColumnConfig):
-        for message in _sampler_problems(column, config):
+        for message in sampler_problems(column, config):
             add(message, column=column.name)
     elif isinstance(column, LLMStructuredColumnConfig):
         if not isinstance(column.output_format, dict) or not column.output_format:
@@ -242,15 +234,6 @@ def _check_column(column: ColumnConfigBase, config: DataDesignerConfig, add: _Ad
         for name, count in Counter(s.name for s in column.scores).items():
             if count > 1:
                 add(f"duplicate score name '{name}'", column=column.name)
-    elif isinstance(column, CustomColumnConfig):
-        module, _, attr = column.function.partition(":")
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except Exception as exc:  # a user module may fail at import with any error
-            add(f"cannot import function '{column.function}': {exc}", column=column.name)
-        else:
-            if not callable(target):
-                add(f"'{column.function}' is not callable", column=column.name)
 
 
 def _json_schema_problem(schema: dict[str, Any]) -> str | None:
@@ -263,116 +246,6 @@ def _json_schema_problem(schema: dict[str, Any]) -> str | None:
     except jsonschema.SchemaError as exc:
         return f"output_format is not a valid JSON schema: {exc.message} (at {exc.json_path})"
     return None
-
-
-def _sampler_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> list[str]:
-    out = _value_problems(column, config)
-    if column.convert_to in ("int", "float"):
-        values: list[Any] = []
-        if isinstance(column.params, CategorySamplerParams):
-            values = list(column.params.values)
-        elif isinstance(column.params, SubcategorySamplerParams):
-            values = [v for vs in column.params.values.values() for v in vs]
-        bad = _unconvertible(values, column.convert_to)
-        if bad:
-            shown = ", ".join(repr(v) for v in bad[:5]) + (", ..." if len(bad) > 5 else "")
-            out.append(f"convert_to '{column.convert_to}' fails for value(s) {shown}")
-    return out
-
-
-def _unconvertible(values: Sequence[Any], to: str) -> list[Any]:
-    """The category values that ``convert_to=to`` ("int" or "float") would fail on.
-
-    Each value is represented and converted as ``dd_prefect.engine.samplers`` does it.
-    """
-    kind = category_value_kind(values)
-    bad = []
-    for value in values:
-        if kind == "str":
-            text = np.empty(1, dtype=object)
-            text[0] = value if isinstance(value, str) else str(value)
-            series = pd.Series(pd.array(text, dtype="str"))
-        else:
-            series = pd.Series([value], dtype={"bool": bool, "int": np.int64}.get(kind, np.float64))
-        try:
-            if pd.api.types.is_string_dtype(series.dtype) or series.dtype == object:
-                series = pd.to_numeric(series)
-            series.astype(np.int64 if to == "int" else np.float64)
-        except (ValueError, TypeError, OverflowError):
-            bad.append(value)
-    return bad
-
-
-def _value_problems(column: SamplerColumnConfig, config: DataDesignerConfig) -> list[str]:
-    p = column.params
-    out: list[str] = []
-    if isinstance(p, CategorySamplerParams):
-        if not p.values:
-            out.append("category values must not be empty")
-        if p.weights is not None:
-            if len(p.weights) != len(p.values):
-                out.append(f"weights has {len(p.weights)} entries but values has {len(p.values)}")
-            if any(w < 0 for w in p.weights) or sum(p.weights) <= 0:
-                out.append("weights must be non-negative with a positive sum")
-    elif isinstance(p, SubcategorySamplerParams):
-        parent = next((c for c in config.columns if c.name == p.category), None)
-        if not (
-            isinstance(parent, SamplerColumnConfig) and parent.sampler_type == SamplerType.CATEGORY
-        ):
-            out.append(f"subcategory needs a category sampler column '{p.category}' as parent")
-        elif isinstance(parent.params, CategorySamplerParams):
-            missing = [str(v) for v in parent.params.values if str(v) not in p.values]
-            if missing:
-                out.append(f"no subcategory values for parent value(s): {', '.join(missing)}")
-        if any(not values for values in p.values.values()):
-            out.append("subcategory values must not be empty for any parent value")
-    elif isinstance(p, UniformSamplerParams):
-        if not p.low < p.high:
-            out.append(f"uniform needs low < high (got low={p.low}, high={p.high})")
-    elif isinstance(p, GaussianSamplerParams):
-        if not p.stddev > 0:
-            out.append(f"gaussian needs stddev > 0 (got {p.stddev})")
-    elif isinstance(p, BernoulliSamplerParams):
-        if not 0 <= p.p <= 1:
-            out.append(f"bernoulli needs 0 <= p <= 1 (got {p.p})")
-    elif isinstance(p, BinomialSamplerParams):
-        if p.n < 0 or not 0 <= p.p <= 1:
-            out.append(f"binomial needs n >= 0 and 0 <= p <= 1 (got n={p.n}, p={p.p})")
-    elif isinstance(p, PoissonSamplerParams):
-        if not p.mean > 0:
-            out.append(f"poisson needs mean > 0 (got {p.mean})")
-    elif isinstance(p, DatetimeSamplerParams):
-        try:
-            start, end = datetime.fromisoformat(p.start), datetime.fromisoformat(p.end)
-        except ValueError as exc:
-            out.append(f"datetime start/end must be ISO dates: {exc}")
-        else:
-            if (start.utcoffset() is None) != (end.utcoffset() is None):
-                out.append(
-                    "datetime start and end must both have a time zone or both have none "
-                    f"(got {p.start} .. {p.end})"
-                )
-            elif not start < end:
-                out.append(f"datetime needs start < end (got {p.start} .. {p.end})")
-    elif isinstance(p, TimeDeltaSamplerParams):
-        if not p.dt_min < p.dt_max:
-            out.append(f"timedelta needs dt_min < dt_max (got {p.dt_min} .. {p.dt_max})")
-        ref = next((c for c in config.columns if c.name == p.reference_column_name), None)
-        if not (isinstance(ref, SamplerColumnConfig) and ref.sampler_type == "datetime"):
-            out.append(
-                f"timedelta reference column '{p.reference_column_name}' must be a datetime "
-                "sampler column"
-            )
-    elif isinstance(p, PersonSamplerParams):
-        if len(p.age_range) != 2 or not 0 <= p.age_range[0] <= p.age_range[1]:
-            out.append(
-                f"person age_range must be [min, max] with 0 <= min <= max, got {p.age_range}"
-            )
-        from faker.config import AVAILABLE_LOCALES
-
-        if p.locale not in AVAILABLE_LOCALES:
-            out.append(f"unknown Faker locale '{p.locale}'")
-    return out
 
 
 def _check_processors(config: DataDesignerConfig, known: set[str] | None, add: _Add) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -21,9 +21,13 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     LLMTextColumnConfig,
 )
+from dd_prefect.config.llm_columns import REASONING_CONTENT_COLUMN_POSTFIX, TRACE_COLUMN_POSTFIX
+from dd_prefect.engine.generator_functions import call_generator, custom_function
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
+from dd_prefect.engine.media import image_parts
 from dd_prefect.engine.templating import render
-from dd_prefect.errors import CellError
+from dd_prefect.engine.tools import Conversation
+from dd_prefect.errors import CellError, GenerationError
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
@@ -64,13 +68,6 @@ def expression_cell(column: ExpressionColumnConfig, row: dict[str, Any], index: 
     )
 
 
-@lru_cache(maxsize=256)
-def load_callable(path: str) -> Callable[..., Any]:
-    """Import ``"pkg.module:function"``."""
-    module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 def _custom_failure(column: CustomColumnConfig, exc: Exception) -> CellError:
     if isinstance(exc, CellError):
         return exc
@@ -81,7 +78,9 @@ def call_custom(column: CustomColumnConfig, row: dict[str, Any]) -> Any:
     """Call a cell-by-cell custom function with the row and its params; a failure is a
     CellError naming the column. An async function's awaitable is returned as is."""
     try:
-        return load_callable(column.function)(dict(row), dict(column.params))
+        if column.generator_function is not None:  # Data Designer's calling convention
+            return call_generator(column, row)
+        return custom_function(column)(dict(row), dict(column.params))
     except Exception as exc:
         raise _custom_failure(column, exc) from None
 
@@ -147,12 +146,23 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
 
 
 class LLMCell:
-    """Generates cells of one LLM column: renders prompts, calls the model, parses."""
+    """Generates cells of one LLM column: renders prompts, calls the model (which may call
+    the tools of the column's `tool_alias`), parses. A traced column (`with_trace`) also
+    sets ``<column>__trace`` in the row."""
 
-    def __init__(self, column: LLMTextColumnConfig, models: ModelRegistry, restarts: int) -> None:
+    def __init__(
+        self,
+        column: LLMTextColumnConfig,
+        models: ModelRegistry,
+        restarts: int,
+        base_dirs: Sequence[Path] = (),
+    ) -> None:
         self.column = column
+        self.base_dirs = base_dirs  # where relative image paths of its context are looked up
         self.handle = models.handle(column.model_alias)
         self.restarts = restarts
+        alias = column.tool_alias
+        self.tools = models.tools.tool_set(alias, column.name) if alias is not None else None
         self.schema: dict[str, Any] | None = None
         if isinstance(column, LLMJudgeColumnConfig):
             self.schema = judge_schema(column)
@@ -166,41 +176,59 @@ class LLMCell:
             }
             self._validator = _validator(json.dumps(self.schema, sort_keys=True))
 
-    def messages(self, row: dict[str, Any]) -> list[dict[str, str]]:
-        """The chat messages for one row."""
+    def messages(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The chat messages for one row (the images of its multi-modal context first in the
+        user message, as Data Designer sends them)."""
         column = self.column
         prompt = render(column.prompt, row, column=column.name)
         if isinstance(column, LLMCodeColumnConfig):
             prompt += f"\n\nReturn only the code, in a single ```{column.code_lang} fenced block."
         elif isinstance(column, LLMJudgeColumnConfig):
             prompt += judge_rubric(column)
-        messages = []
+        messages: list[dict[str, Any]] = []
         if column.system_prompt:
             messages.append(
                 {"role": "system", "content": render(column.system_prompt, row, column=column.name)}
             )
-        messages.append({"role": "user", "content": prompt})
+        parts = image_parts(column.multi_modal_context or [], row, self.base_dirs)
+        content: str | list[dict[str, Any]] = (
+            [*parts, {"type": "text", "text": prompt}] if parts else prompt
+        )
+        messages.append({"role": "user", "content": content})
         return messages
 
     async def __call__(self, row: dict[str, Any]) -> Any:
-        messages = self.messages(row)
+        column = self.column
+        try:
+            messages = self.messages(row)
+        except ValueError as exc:  # an image context value that is no image
+            raise CellError("multi_modal_context", f"column '{column.name}': {exc}") from None
+        conversation = Conversation(messages, self.tools, column.name)
         try:
             if self.schema is None:
-                text = await self.handle.complete(messages)
-                if isinstance(self.column, LLMCodeColumnConfig):
-                    return extract_code(text, self.column.code_lang)
-                return text.strip()
-            return await self._structured(messages)
-        except CellError:
+                text = await conversation.answer(self.handle)
+                if isinstance(column, LLMCodeColumnConfig):
+                    value = extract_code(text, column.code_lang)
+                else:
+                    value = text.strip()
+            else:
+                value = await self._structured(conversation)
+        except (CellError, GenerationError):
             raise
         except Exception as exc:
             kind = failure_kind(exc)
-            raise CellError(kind, f"column '{self.column.name}': {kind}: {exc}") from None
+            raise CellError(kind, f"column '{column.name}': {kind}: {exc}") from None
+        trace = conversation.trace(column.with_trace)
+        if trace is not None:
+            row[column.name + TRACE_COLUMN_POSTFIX] = trace
+        if column.extract_reasoning_content:
+            row[column.name + REASONING_CONTENT_COLUMN_POSTFIX] = conversation.reasoning()
+        return value
 
-    async def _structured(self, messages: list[dict[str, str]]) -> Any:
+    async def _structured(self, conversation: Conversation) -> Any:
         problem = ""
         for _ in range(self.restarts + 1):
-            text = await self.handle.complete(messages, response_format=self._response_format)
+            text = await conversation.answer(self.handle, self._response_format)
             try:
                 value = json.loads(_strip_fence(text))
                 self._validator.validate(value)
@@ -209,15 +237,13 @@ class LLMCell:
                 problem = f"not valid JSON ({exc.msg})"
             except jsonschema.ValidationError as exc:
                 problem = f"does not match the schema ({exc.message})"
-            messages = [
-                *messages,
-                {"role": "assistant", "content": text},
+            conversation.messages.append(
                 {
                     "role": "user",
                     "content": f"That answer is {problem}. "
                     "Reply with only a JSON object that matches the schema.",
-                },
-            ]
+                }
+            )
         raise CellError(
             "invalid_structured_output",
             f"column '{self.column.name}': answer {problem} after {self.restarts + 1} attempt(s)",

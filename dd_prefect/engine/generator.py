@@ -24,6 +24,7 @@ from dd_prefect.config.dag import topological_order
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.validation import validate_config
 from dd_prefect.engine.llm import ModelRegistry
+from dd_prefect.engine.media import image_base_dirs
 from dd_prefect.engine.output import (
     DROPPED_DIR,
     PARQUET_DIR,
@@ -77,10 +78,13 @@ class DatasetGenerator:
                 raise GenerationError(f"seed dataset: {exc}") from None
         validate_config(config, seed_columns=seed_columns)
         models.update_models(config.model_configs)
+        models.tools.update(config.tool_configs)
         self.seed_columns = seed_columns
         self.order = topological_order(config.columns)
         self.samplers = [c for c in self.order if isinstance(c, SamplerColumnConfig)]
-        self.scheduler = ColumnScheduler(self.order, models, run_config)
+        self.scheduler = ColumnScheduler(
+            self.order, models, run_config, image_base_dirs(config.seed_config)
+        )
         self.output = RowGroupOutput(config, run_config, self.order, seed_columns)
 
     def start_run(self) -> None:

@@ -1,4 +1,4 @@
-"""LLM calls: one AsyncOpenAI client per provider, retries, and the per-model limiter.
+"""LLM calls: one AsyncOpenAI client per provider, and the per-model limiters and handles.
 
 API keys are resolved when a client is first needed, from the environment variable the
 provider names (only one the worker allows: a config may come from anyone) or through a
@@ -10,23 +10,27 @@ logged or stored.
 from __future__ import annotations
 
 import os
-import random
-import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx2
 import openai
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from dd_prefect.config.models import ModelConfig, ModelProvider, api_key_refusal
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
+from dd_prefect.config.models import KeyedProvider, ModelConfig, ModelProvider, api_key_refusal
+from dd_prefect.engine.model_handle import LLMUsage, ModelHandle, RetryPolicy, failure_kind
 from dd_prefect.engine.throttle import AIMDLimiter
+from dd_prefect.engine.tools import ToolRegistry
 from dd_prefect.errors import GenerationError
 
-MAX_TIMEOUT_HOLD = 60.0
-"""The longest a timed-out request's limiter slot stays taken after the timeout (seconds)."""
+__all__ = [
+    "LLMUsage",
+    "ModelHandle",
+    "ModelRegistry",
+    "RetryPolicy",
+    "failure_kind",
+    "register_secret_resolver",
+    "resolve_api_key",
+]
 
 SecretResolver = Callable[[str], str]
 _secret_resolvers: list[SecretResolver] = []
@@ -39,7 +43,7 @@ def register_secret_resolver(resolver: SecretResolver) -> None:
 
 
 def resolve_api_key(
-    provider: ModelProvider, allowed_key_variables: Sequence[str] = ()
+    provider: KeyedProvider, allowed_key_variables: Sequence[str] = ()
 ) -> str | None:
     """The provider's key, looked up now; GenerationError if its source is missing or is an
     environment variable the worker does not allow (see
@@ -79,175 +83,6 @@ def resolve_api_key(
     return value
 
 
-@dataclass
-class RetryPolicy:
-    """Retries of transient failures: connection errors, timeouts, 429 and 5xx."""
-
-    max_retries: int = 6
-    initial_wait: float = 0.25
-    max_wait: float = 20.0
-
-
-@dataclass
-class LLMUsage:
-    """Counters for one model: requests, tokens, failures by kind."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
-    failures: Counter[str] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "retries": self.retries,
-            "failures": dict(self.failures),
-        }
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError | openai.APITimeoutError):
-        return True  # APITimeoutError is a subclass, listed for clarity
-    if isinstance(exc, openai.RateLimitError):
-        return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
-
-
-def failure_kind(exc: BaseException) -> str:
-    """A short label for an LLM failure, used in error counts."""
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout"
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection"
-    if isinstance(exc, openai.RateLimitError):
-        return "rate_limit"
-    if isinstance(exc, openai.APIStatusError):
-        return f"http_{exc.status_code}"
-    return type(exc).__name__
-
-
-class ModelHandle:
-    """Calls one model through its provider's client, under the model's limiter."""
-
-    def __init__(
-        self,
-        model_config: ModelConfig,
-        client: openai.AsyncOpenAI,
-        limiter: AIMDLimiter,
-        retry: RetryPolicy,
-        usage: LLMUsage,
-    ) -> None:
-        self.config = model_config
-        self.client = client
-        self.limiter = limiter
-        self.retry = retry
-        self.usage = usage
-        params = model_config.inference_parameters
-        self._base_kwargs: dict[str, Any] = {"model": model_config.model}
-        for name in ("temperature", "top_p", "max_tokens"):
-            if getattr(params, name) is not None:
-                self._base_kwargs[name] = getattr(params, name)
-        if params.extra_body:
-            self._base_kwargs["extra_body"] = params.extra_body
-        if params.timeout is not None:
-            self._base_kwargs["timeout"] = params.timeout
-
-    async def complete(
-        self, messages: list[dict[str, str]], *, response_format: dict[str, Any] | None = None
-    ) -> str:
-        """The assistant's answer text; transient failures are retried with backoff."""
-        kwargs = dict(self._base_kwargs, messages=messages)
-        if response_format is not None:
-            kwargs["response_format"] = response_format
-        first: Exception | None = None
-        try:
-            # The first attempt is made directly: tenacity is only set up once it failed.
-            response = await self._attempt(kwargs)
-        except Exception as exc:
-            if not _transient(exc) or self.retry.max_retries < 1:
-                self.usage.failures[failure_kind(exc)] += 1
-                raise
-            first = exc
-        if first is not None:
-            try:
-                response = await self._retry(kwargs, first)
-            except Exception as exc:
-                self.usage.failures[failure_kind(exc)] += 1
-                raise
-        if response.usage is not None:
-            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
-            self.usage.completion_tokens += response.usage.completion_tokens or 0
-        return response.choices[0].message.content or ""
-
-    async def _attempt(self, kwargs: dict[str, Any]) -> Any:
-        """One request under a limiter slot; a 429 or a timeout shrinks the window.
-
-        The slot of a request that timed out is held for as long again as the request took
-        (at most `MAX_TIMEOUT_HOLD` s): the server is probably still working on it.
-        """
-        limiter = self.limiter
-        ticket = await limiter.acquire()
-        hold = 0.0
-        began = time.monotonic()
-        try:
-            self.usage.requests += 1
-            try:
-                response = await self.client.chat.completions.create(**kwargs)
-            except openai.RateLimitError as exc:
-                limiter.on_rate_limited(ticket, _retry_after(exc))
-                raise
-            except openai.APITimeoutError:
-                limiter.on_timeout(ticket)
-                hold = min(MAX_TIMEOUT_HOLD, time.monotonic() - began)
-                raise
-            limiter.on_success()
-            return response
-        finally:
-            limiter.release(hold)
-
-    async def _retry(self, kwargs: dict[str, Any], first: Exception) -> Any:
-        """Retries after a transient failure `first` (attempt 1), with tenacity."""
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(self.retry.max_retries + 1),
-            wait=self._wait,
-            reraise=True,
-        )
-        failed: list[Exception] = [first]
-        async for attempt in retrying:
-            with attempt:
-                if failed:  # attempt 1 already happened: hand tenacity its outcome
-                    raise failed.pop()
-                self.usage.retries += 1
-                return await self._attempt(kwargs)
-        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
-
-    def _wait(self, state: Any) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        hinted = _retry_after(exc) if exc is not None else None
-        backoff = min(
-            self.retry.max_wait, self.retry.initial_wait * 2 ** (state.attempt_number - 1)
-        )
-        jittered = random.uniform(0, backoff)  # full jitter
-        if hinted is not None:
-            return min(self.retry.max_wait, max(hinted, jittered))
-        return jittered
-
-
 class ModelRegistry:
     """Clients (one per provider) and limiters (one per provider+model) for a run.
 
@@ -258,7 +93,8 @@ class ModelRegistry:
     transport); its base URL serves when the provider has no endpoint.
     `allowed_key_variables`: the worker's glob patterns of environment variables an api_key
     may name, besides the default ones (``*_API_KEY``, ``*_TOKEN``); any other is refused
-    before the provider's first request.
+    before the provider's first request. `mcp_providers`: the MCP servers tool configs
+    name; `tools` holds the run's tool configs and its MCP sessions (closed with it).
     """
 
     def __init__(
@@ -269,8 +105,12 @@ class ModelRegistry:
         retry: RetryPolicy | None = None,
         http_clients: Mapping[str, httpx2.AsyncClient] | None = None,
         allowed_key_variables: Sequence[str] = (),
+        mcp_providers: Sequence[MCPProvider | LocalStdioMCPProvider] = (),
     ) -> None:
         self._allowed_key_variables = tuple(allowed_key_variables)
+        self.tools = ToolRegistry(
+            mcp_providers, lambda p: resolve_api_key(p, self._allowed_key_variables)
+        )
         self._providers = {p.name: p for p in providers}
         self._models = {m.alias: m for m in model_configs}
         self._retry = retry or RetryPolicy()
@@ -320,7 +160,12 @@ class ModelRegistry:
             key = self.limiter_key(alias)
             usage = self.usage.setdefault(key, LLMUsage())
             self._handles[alias] = ModelHandle(
-                self._model(alias), self._client(provider), self.limiter(alias), self._retry, usage
+                self._model(alias),
+                self._client(provider),
+                self.limiter(alias),
+                self._retry,
+                usage,
+                provider,
             )
         return self._handles[alias]
 
@@ -335,11 +180,12 @@ class ModelRegistry:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every client's connection pool.
+        """Close every client's connection pool and every MCP session.
 
         Always close a registry when done (or use ``async with``): an unclosed client that
         is garbage-collected later can break live connections of other clients.
         """
+        await self.tools.aclose()
         for client in self._clients.values():
             await client.close()
         self._clients.clear()

@@ -27,15 +27,19 @@ from dd_prefect.config.columns import (
     LLMStructuredColumnConfig,
     SamplerColumnConfig,
     SeedDatasetColumnConfig,
+    ValidationColumnConfig,
 )
+from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
 from dd_prefect.config.processors import SchemaTransformProcessorConfig
 from dd_prefect.config.run_config import RunConfig
-from dd_prefect.config.samplers import PersonSamplerParams
+from dd_prefect.config.samplers import PersonFromFakerSamplerParams, PersonSamplerParams
 from dd_prefect.engine.cells import is_row_wise
+from dd_prefect.engine.media import save_images
 from dd_prefect.engine.parquet_io import batch_file_name, to_table, write_parquet
 from dd_prefect.engine.processors import apply_processors
 from dd_prefect.errors import CellError, GenerationError
 
+PERSON_PARAMS = (PersonSamplerParams, PersonFromFakerSamplerParams)
 PARQUET_DIR = "parquet-files"
 PROCESSORS_DIR = "processors-files"
 DROPPED_DIR = "dropped-columns"
@@ -138,7 +142,12 @@ class RowGroupOutput:
         )
 
     def write(self, result: RowGroupResult, output_dir: Path) -> dict[str, str]:
-        """Write a row group's files; returns their paths relative to `output_dir`."""
+        """Write a row group's files; returns their paths relative to `output_dir`.
+
+        Images of image columns are written first (under ``images/<column>/``) and their
+        cells, in the files and in `result`, become those files' relative paths.
+        """
+        self._save_images(result, output_dir)
         name = batch_file_name(result.index)
         types, json_columns = self._arrow_types(), self._json_columns()
         files = {}
@@ -175,15 +184,29 @@ class RowGroupOutput:
             files["dropped"] = str(rel)
         return files
 
+    def _save_images(self, result: RowGroupResult, output_dir: Path) -> None:
+        for column in self.config.columns:
+            if not isinstance(column, ImageColumnConfig):
+                continue
+            for frame in (result.frame, result.dropped_frame):
+                if frame is not None and column.name in frame.columns:
+                    paths = save_images(
+                        list(frame[column.name]), output_dir, column.name, result.start
+                    )
+                    frame[column.name] = pd.Series(paths, index=frame.index, dtype=object)
+
     def _output_columns(self) -> list[str]:
         names = list(self.seed_columns)
         for column in self.config.columns:
             if column.name not in names and not isinstance(column, SeedDatasetColumnConfig):
                 names.append(column.name)
+            names.extend(column.side_effect_columns)
         return names
 
     def _cast_dtypes(self, frame: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
         for column in self.config.columns:
+            for side in column.side_effect_columns:  # a failed or skipped cell set none: None
+                frame[side] = pd.Series([row.get(side) for row in rows], dtype=object)
             if column.name not in frame.columns:
                 continue
             if isinstance(column, CustomColumnConfig) and frame[column.name].dtype.kind == "f":
@@ -200,12 +223,28 @@ class RowGroupOutput:
         return frame
 
     def _json_columns(self) -> list[str]:
-        """Columns stored as JSON text in every file, even when a row group has no value."""
-        return [
+        """Columns stored as JSON text in every file, even when a row group has no value.
+
+        A custom column's side-effect columns too: their values may be of any type.
+        """
+        custom_sides = [
+            side
+            for c in self.config.columns
+            if isinstance(c, CustomColumnConfig)
+            for side in c.side_effect_columns
+        ]
+        return custom_sides + [
             c.name
             for c in self.config.columns
-            if isinstance(c, LLMStructuredColumnConfig | LLMJudgeColumnConfig)
-            or (isinstance(c, SamplerColumnConfig) and isinstance(c.params, PersonSamplerParams))
+            if isinstance(
+                c,
+                LLMStructuredColumnConfig
+                | LLMJudgeColumnConfig
+                | EmbeddingColumnConfig
+                | ImageColumnConfig,
+            )
+            or (isinstance(c, SamplerColumnConfig) and isinstance(c.params, PERSON_PARAMS))
+            or isinstance(c, ValidationColumnConfig)
         ]
 
     def _arrow_types(self) -> dict[str, pa.DataType]:
@@ -217,6 +256,8 @@ class RowGroupOutput:
                 types[column.name] = pa.string()  # JSON text, decoded on read
             elif column.is_llm:
                 types[column.name] = pa.string()
+            for side in column.side_effect_columns:
+                types.setdefault(side, pa.string())  # JSON text when nested (a trace)
             if is_row_wise(column) or isinstance(column, CustomColumnConfig):
                 types[f"{column.name}__error"] = pa.string()
         return types

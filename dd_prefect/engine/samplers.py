@@ -12,21 +12,20 @@ Output dtypes are fixed per column, whatever the rows drawn:
 - uniform / gaussian: ``float64`` (also with ``decimal_places=0``);
 - bernoulli / binomial / poisson: ``int64``;
 - uuid: ``str``; datetime / timedelta: ``datetime64[ns]``;
-- person: ``object`` holding one dict per row with the keys :data:`PERSON_FIELDS`;
+- person / person_from_faker: ``object`` holding one dict per row (keys
+  :data:`~dd_prefect.engine.persons.PERSON_FIELDS` / ``FAKER_PERSON_FIELDS``);
 - ``convert_to`` ``"int"`` -> ``int64``, ``"float"`` -> ``float64``, ``"str"`` -> ``str``.
 """
 
 from __future__ import annotations
 
-import threading
-import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
-from dd_prefect.config.columns import SamplerColumnConfig
+from dd_prefect.config.columns import SamplerColumnConfig, condition_template
 from dd_prefect.config.dag import topological_order
 from dd_prefect.config.samplers import (
     BernoulliSamplerParams,
@@ -34,27 +33,21 @@ from dd_prefect.config.samplers import (
     CategorySamplerParams,
     DatetimeSamplerParams,
     GaussianSamplerParams,
+    PersonFromFakerSamplerParams,
     PersonSamplerParams,
     PoissonSamplerParams,
+    SamplerParams,
     SubcategorySamplerParams,
     TimeDeltaSamplerParams,
     UniformSamplerParams,
     UUIDSamplerParams,
     category_value_kind,
 )
+from dd_prefect.engine.persons import PERSON_FIELDS as PERSON_FIELDS
+from dd_prefect.engine.persons import faker_person_values, person_values
 from dd_prefect.engine.randomness import draw_rows
-
-PERSON_FIELDS = (
-    "first_name",
-    "last_name",
-    "sex",
-    "age",
-    "city",
-    "email",
-    "phone_number",
-    "occupation",
-)
-"""Keys of every person dict, in order (fixed, so the parquet struct type is stable)."""
+from dd_prefect.engine.templating import render
+from dd_prefect.errors import CellError
 
 STR_DTYPE = "str"
 """The dtype of string sampler columns (pandas' default string dtype)."""
@@ -82,11 +75,12 @@ def sample_columns(
     Raises ValueError naming the column for values that cannot be sampled or converted (e.g.
     a parent value without subcategory values).
     """
-    n = len(frame)
     for column in topological_order(list(columns)):
         assert isinstance(column, SamplerColumnConfig)
         try:
-            values = _sample_one(column, frame, start, n, seed, fingerprint)
+            values = _sample_one(column.params, column.name, frame, start, seed, fingerprint)
+            if column.conditional_params:
+                values = _conditional(column, values, frame, start, seed, fingerprint)
             if column.convert_to is not None:
                 values = _convert(values, column.convert_to)
         except ValueError as exc:
@@ -95,18 +89,52 @@ def sample_columns(
     return frame
 
 
-def _sample_one(
+def _conditional(
     column: SamplerColumnConfig,
+    values: Values,
     frame: pd.DataFrame,
     start: int,
-    n: int,
     seed: int | None,
     fingerprint: str,
 ) -> Values:
-    p = column.params
+    """`values` where a row meets no condition; else the values of the last condition it
+    meets (Data Designer's order). Each condition's params draw from a stream of their own,
+    for every row (so the column's dtype never depends on which rows meet which)."""
+    # Datetimes as ISO text, as Data Designer renders conditions.
+    rows = [
+        {k: v.isoformat() if isinstance(v, pd.Timestamp) else v for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+    for condition, params in column.conditional_params.items():
+        template = condition_template(condition)
+        try:
+            meets = np.array([render(template, row, column=column.name) == "True" for row in rows])
+        except CellError as exc:
+            raise ValueError(f"condition {condition!r}: {exc}") from None
+        stream = f"{column.name}|{condition}"
+        other = _sample_one(params, stream, frame, start, seed, fingerprint)
+        values = _where(meets, other, values)
+    return values
 
+
+def _where(mask: np.ndarray, chosen: Values, rest: Values) -> Values:
+    if chosen.dtype != rest.dtype:  # e.g. int values with str ones: all as str
+        chosen, rest = _convert(chosen, "str"), _convert(rest, "str")
+    out = rest.copy()
+    out[mask] = chosen[mask]
+    return out
+
+
+def _sample_one(
+    p: SamplerParams,
+    stream: str,
+    frame: pd.DataFrame,
+    start: int,
+    seed: int | None,
+    fingerprint: str,
+) -> Values:
     def draw(fn: Callable[[np.random.Generator, int], tuple[np.ndarray, ...]]):
-        return draw_rows(seed, fingerprint, column.name, start, n, fn)
+        return draw_rows(seed, fingerprint, stream, start, len(frame), fn)
 
     if isinstance(p, CategorySamplerParams):
         return _category(p, draw)
@@ -134,7 +162,9 @@ def _sample_one(
     if isinstance(p, TimeDeltaSamplerParams):
         return _timedelta(p, frame, draw)
     if isinstance(p, PersonSamplerParams):
-        return _person(p, draw)
+        return person_values(p, draw)
+    if isinstance(p, PersonFromFakerSamplerParams):
+        return faker_person_values(p, draw)
     raise ValueError(f"unsupported sampler params {type(p).__name__}")
 
 
@@ -279,75 +309,6 @@ def _timedelta(p: TimeDeltaSamplerParams, frame: pd.DataFrame, draw) -> np.ndarr
     base = ref.to_numpy(dtype="datetime64[ns]")
     (k,) = draw(lambda rng, size: (rng.integers(p.dt_min, p.dt_max, size, dtype=np.int64),))
     return base + k.astype(f"timedelta64[{p.unit}]").astype("timedelta64[ns]")
-
-
-# --- person (Faker) ---------------------------------------------------------------------------
-
-_FAKERS: dict[str, tuple[Any, threading.Lock]] = {}
-_FAKERS_LOCK = threading.Lock()
-
-
-def _faker(locale: str) -> tuple[Any, threading.Lock]:
-    """One Faker generator (and a lock guarding its seeding) per locale per process."""
-    with _FAKERS_LOCK:
-        if locale not in _FAKERS:
-            from faker import Faker
-
-            try:
-                generator = Faker(locale).factories[0]
-            except AttributeError as exc:  # Faker's error for an unknown locale
-                raise ValueError(f"unknown Faker locale '{locale}'") from exc
-            _FAKERS[locale] = (generator, threading.Lock())
-        return _FAKERS[locale]
-
-
-def _ascii_slug(text: str) -> str:
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return "".join(ch for ch in folded.lower() if ch.isalnum())
-
-
-def _person_name(fake: Any, sex: str) -> tuple[str, str]:
-    first = getattr(fake, "first_name_male" if sex == "Male" else "first_name_female", None)
-    last = getattr(fake, "last_name_male" if sex == "Male" else "last_name_female", None)
-    return (first or fake.first_name)(), (last or fake.last_name)()
-
-
-def _person(p: PersonSamplerParams, draw) -> np.ndarray:
-    if len(p.age_range) != 2 or not 0 <= p.age_range[0] <= p.age_range[1]:
-        raise ValueError(f"age_range must be [min, max] with 0 <= min <= max, got {p.age_range}")
-    age_lo, age_hi = p.age_range
-    cities = [p.city] if isinstance(p.city, str) else list(p.city or [])
-
-    def raw(rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
-        return (
-            rng.integers(0, 2**63 - 1, size, dtype=np.int64),  # per-row Faker seed
-            rng.random(size) < 0.5,  # female?
-            rng.integers(age_lo, age_hi + 1, size, dtype=np.int64),
-            rng.integers(0, max(len(cities), 1), size, dtype=np.int64),
-        )
-
-    row_seeds, female, ages, city_idx = draw(raw)
-    fake, lock = _faker(p.locale)
-    out = np.empty(len(row_seeds), dtype=object)
-    with lock:
-        for i in range(len(row_seeds)):
-            # Seeding per row (from the block's draws) keeps rows independent of the split
-            # and generates only the rows asked for.
-            fake.seed_instance(int(row_seeds[i]))
-            sex = p.sex or ("Female" if female[i] else "Male")
-            first, last = _person_name(fake, sex)
-            user = ".".join(s for s in (_ascii_slug(first), _ascii_slug(last)) if s)
-            out[i] = {
-                "first_name": first,
-                "last_name": last,
-                "sex": sex,
-                "age": int(ages[i]),
-                "city": cities[city_idx[i]] if cities else fake.city(),
-                "email": f"{user or fake.user_name()}@{fake.free_email_domain()}",
-                "phone_number": fake.phone_number(),
-                "occupation": fake.job(),
-            }
-    return out
 
 
 # --- convert_to -------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The columns are planned once into segments. Those that need no LLM and read no LLM column
 are computed column by column ("columnwise"); the rest run per row, concurrently ("rows"):
 independent columns of a row at once, and a dependent column as soon as its inputs in that
-row are done. A full-column custom column ("full") waits for the rows.
+row are done. A full-column custom column or a validation column ("full") waits for the
+rows. Before a cell runs, it is held if an input of it failed (it fails too) or if it is
+skipped (``skip.when``, ``propagate_skip``; see :mod:`.skips`).
 """
 
 from __future__ import annotations
@@ -11,27 +13,32 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import Counter, deque
+from collections.abc import Sequence
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from dd_prefect.config.columns import (
     ColumnConfigBase,
     CustomColumnConfig,
     ExpressionColumnConfig,
-    LLMTextColumnConfig,
+    ValidationColumnConfig,
 )
+from dd_prefect.config.dag import dependency_graph
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.cells import (
-    LLMCell,
     call_custom,
     custom_cell,
     expression_cell,
     is_row_wise,
-    load_callable,
 )
 from dd_prefect.engine.concurrently import first_error, run_concurrently
 from dd_prefect.engine.full_column import run_full_column
+from dd_prefect.engine.generator_functions import custom_function
 from dd_prefect.engine.llm import ModelRegistry
+from dd_prefect.engine.model_cells import model_cell
+from dd_prefect.engine.skips import is_skipped, skip_value
+from dd_prefect.engine.validators import run_validation_column
 from dd_prefect.errors import CellError, EarlyShutdownError
 
 
@@ -65,17 +72,24 @@ class ColumnScheduler:
     """
 
     def __init__(
-        self, order: list[ColumnConfigBase], models: ModelRegistry, run_config: RunConfig
+        self,
+        order: list[ColumnConfigBase],
+        models: ModelRegistry,
+        run_config: RunConfig,
+        image_dirs: Sequence[Path] = (),
     ) -> None:
         self.order = order
         self.run_config = run_config
         self._llm = {
-            c.name: LLMCell(c, models, run_config.max_conversation_restarts)
+            c.name: model_cell(c, models, run_config.max_conversation_restarts, image_dirs)
             for c in order
-            if isinstance(c, LLMTextColumnConfig)  # the columns whose `is_llm` is true
+            if c.is_llm
         }
         # What each column reads, once: the per-cell checks must not walk templates again.
-        self._reads = {c.name: c.required_columns() for c in order}
+        # Its data (a skip of which propagates), and the columns it waits for (its data's,
+        # its skip.when's and the producers of side-effect columns it reads).
+        self._data = {c.name: c.required_columns() for c in order}
+        self._reads = dependency_graph(order)
         self.plan = self._plan_segments()
         self.start_run()
 
@@ -95,10 +109,12 @@ class ColumnScheduler:
         """Fill the planned columns of `records` (global rows from `start`).
 
         A failed cell is None in `records`, its error in `failed`, counted in `errors` and
-        maybe kept in `samples`. Raises EarlyShutdownError when the error window trips.
+        maybe kept in `samples`; a skipped cell (see :mod:`.skips`) holds its skip value.
+        Raises EarlyShutdownError when the error window trips.
         """
+        skipped: list[set[str]] = [set() for _ in records]
         for segment in self.plan:
-            await self._run_segment(segment, records, failed, start, errors, samples)
+            await self._run_segment(segment, records, failed, skipped, start, errors, samples)
 
     # -- planning -------------------------------------------------------------------------
 
@@ -114,10 +130,12 @@ class ColumnScheduler:
                 plan.append((kind, [column]))
 
         for column in self.order:
-            if not is_row_wise(column) and not isinstance(column, CustomColumnConfig):
+            if not is_row_wise(column) and not isinstance(
+                column, CustomColumnConfig | ValidationColumnConfig
+            ):
                 continue
             reads = self._reads[column.name]
-            if (
+            if isinstance(column, ValidationColumnConfig) or (
                 isinstance(column, CustomColumnConfig)
                 and column.generation_strategy == "full_column"
             ):
@@ -139,6 +157,7 @@ class ColumnScheduler:
         segment: tuple[str, list[ColumnConfigBase]],
         records: list[dict[str, Any]],
         failed: list[dict[str, str]],
+        skipped: list[set[str]],
         start: int,
         errors: Counter[str],
         samples: list[str],
@@ -162,7 +181,7 @@ class ColumnScheduler:
         if kind == "columnwise":
             for column in columns:
                 for i, row in enumerate(records):
-                    if self._skip(column, row, failed[i]):
+                    if self._held(column, row, failed[i], skipped[i]):
                         continue
                     try:
                         row[column.name] = self._sync_cell(column, row, start + i)
@@ -171,12 +190,21 @@ class ColumnScheduler:
                         fail(i, column.name, exc)
         elif kind == "full":
             column = columns[0]
-            assert isinstance(column, CustomColumnConfig)  # only those are planned "full"
-            await run_full_column(column, records, failed)
+            alive = []  # rows no cell failed in (the others are dropped) and not skipped
+            for i, row in enumerate(records):
+                if failed[i]:
+                    row[column.name] = None
+                elif not self._held(column, row, failed[i], skipped[i]):
+                    alive.append(i)
+            if isinstance(column, ValidationColumnConfig):
+                await run_validation_column(column, records, alive)
+            else:
+                assert isinstance(column, CustomColumnConfig)  # only those are planned "full"
+                await run_full_column(column, records, alive)
         else:
-            await self._rows(columns, records, failed, start, fail)
+            await self._rows(columns, records, failed, skipped, start, fail)
 
-    async def _rows(self, columns, records, failed, start, fail) -> None:
+    async def _rows(self, columns, records, failed, skipped, start, fail) -> None:
         names = {x.name for x in columns}
         deps = {c.name: self._reads[c.name] & names for c in columns}
         # A chain (each column reads the one before it, e.g. a single column) runs in order
@@ -185,7 +213,7 @@ class ColumnScheduler:
         chain = all(prev.name in deps[c.name] for prev, c in pairwise(columns))
 
         async def run_cell(i: int, row: dict[str, Any], column: ColumnConfigBase) -> None:
-            if self._skip(column, row, failed[i]):
+            if self._held(column, row, failed[i], skipped[i]):
                 return
             try:
                 row[column.name] = await self._async_cell(column, row, start + i)
@@ -216,11 +244,26 @@ class ColumnScheduler:
         runner = run_chain if chain else run_row
         await run_concurrently(runner(i, row) for i, row in enumerate(records))
 
-    def _skip(self, column: ColumnConfigBase, row: dict[str, Any], failed: dict[str, str]) -> bool:
+    def _held(
+        self,
+        column: ColumnConfigBase,
+        row: dict[str, Any],
+        failed: dict[str, str],
+        skipped: set[str],
+    ) -> bool:
+        """Whether the cell is not generated: an input of it failed (so it fails too), or it
+        is skipped (it holds its skip value, and its side-effect columns None)."""
         bad = [dep for dep in self._reads[column.name] if dep in failed]
         if bad:
             failed.setdefault(column.name, f"skipped: input column '{sorted(bad)[0]}' failed")
             row[column.name] = None
+            return True
+        if is_skipped(column, self._data[column.name], row, skipped):
+            row[column.name] = skip_value(column)
+            skipped.add(column.name)
+            for side in column.side_effect_columns:
+                row[side] = None
+                skipped.add(side)
             return True
         return False
 
@@ -242,6 +285,6 @@ def _is_async_custom(column: ColumnConfigBase) -> bool:
     if not isinstance(column, CustomColumnConfig):
         return False
     try:
-        return inspect.iscoroutinefunction(load_callable(column.function))
-    except (ImportError, AttributeError):
+        return inspect.iscoroutinefunction(custom_function(column))
+    except (ImportError, AttributeError, LookupError):
         return False

@@ -24,7 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dd_prefect.config.seeds import (
+    AgentRolloutSeedSource,
     DataFrameSeedSource,
+    DirectorySeedSource,
+    FileContentsSeedSource,
     IndexRange,
     LocalFileSeedSource,
     PartitionBlock,
@@ -33,6 +36,7 @@ from dd_prefect.config.seeds import (
     seed_file_format,
     seed_files_columns,
 )
+from dd_prefect.engine.agent_rollouts import rollout_rows
 from dd_prefect.engine.parquet_io import json_columns_of
 from dd_prefect.engine.randomness import block_rng
 
@@ -154,6 +158,24 @@ def stack_seed_frames(frames: list[pd.DataFrame], columns: list[str]) -> pd.Data
     return tidy_nulls(pd.concat(filled, ignore_index=True))
 
 
+def files_frame(source: DirectorySeedSource | FileContentsSeedSource) -> pd.DataFrame:
+    """A row per matching file (its source_kind, source_path, relative_path, file_name) and,
+    for file contents, its text in ``content``; ValueError names a file that can't be read."""
+    rows: list[dict[str, str]] = source.manifest()
+    if isinstance(source, FileContentsSeedSource):
+        for row in rows:
+            try:
+                with open(row["source_path"], encoding=source.encoding) as fh:
+                    row["content"] = fh.read()
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"cannot decode seed file {row['source_path']!r} as {source.encoding}: {exc}"
+                ) from None
+            except OSError as exc:
+                raise ValueError(f"cannot read seed file {row['source_path']!r}: {exc}") from None
+    return tidy_nulls(pd.DataFrame(rows, columns=source.columns))
+
+
 def partition_bounds(num_rows: int, index: int, num_partitions: int) -> tuple[int, int]:
     """``[start, stop)`` of block `index` of `num_rows` split like ``numpy.array_split``."""
     size, extra = divmod(num_rows, num_partitions)
@@ -259,8 +281,10 @@ class SeedReader:
             if len(files) > 1:
                 columns = seed_files_columns(files, union=source.union_columns, pattern=source.path)
             df = stack_seed_frames(frames, columns)
-        else:  # pragma: no cover - the config's union has no other member
-            raise ValueError(f"unsupported seed source {type(source).__name__}")
+        elif isinstance(source, AgentRolloutSeedSource):
+            df = tidy_nulls(pd.DataFrame(rollout_rows(source), columns=source.columns))
+        else:
+            df = files_frame(source)
         total = len(df)
         selection = self.seed_config.selection_strategy
         if isinstance(selection, IndexRange):

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dd_prefect.config.builder import DataDesignerConfig, DataDesignerConfigBuilder
-from dd_prefect.config.models import ModelProvider
+from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.default_model_settings import (
+    default_model_configs,
+    default_model_providers,
+)
+from dd_prefect.config.info import InterfaceInfo
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
+from dd_prefect.config.models import ModelConfig, ModelProvider
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.validation import validate_config
 from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.engine.llm import RetryPolicy
 from dd_prefect.errors import ConfigValidationError
+from dd_prefect.interface.config_input import ConfigLike, as_config
 from dd_prefect.interface.workflow import CompositeWorkflow
 from dd_prefect.orchestration.dataset_flow import ProgressCallback, create_dataset
 from dd_prefect.orchestration.ephemeral import tie_ephemeral_server
@@ -28,25 +35,16 @@ from dd_prefect.orchestration.secrets import install_secret_resolver
 from dd_prefect.workflow.results import DatasetCreationResults, PreviewResults
 from dd_prefect.workflow.resume import ResumeMode
 
-ConfigLike = DataDesignerConfigBuilder | DataDesignerConfig
-
-
-def as_config(config: ConfigLike) -> DataDesignerConfig:
-    """A config from a builder (built) or a config (copied)."""
-    if isinstance(config, DataDesignerConfigBuilder):
-        return config.build()
-    if isinstance(config, DataDesignerConfig):
-        return config.model_copy(deep=True)
-    raise ConfigValidationError.of(
-        f"expected a DataDesignerConfigBuilder or DataDesignerConfig, got {type(config).__name__}"
-    )
-
 
 class DataDesigner:
     """Generates datasets from configs on Prefect.
 
-    - `artifact_path`: where datasets and workflows are written.
-    - `model_providers`: the OpenAI-compatible endpoints model configs point at.
+    - `artifact_path`: where datasets and workflows are written (None: ``artifacts``, as in
+      Data Designer).
+    - `model_providers`: the OpenAI-compatible endpoints model configs point at. Default:
+      Data Designer's (``nvidia``, ``openai``, ``openrouter``, keys from ``NVIDIA_API_KEY``,
+      ``OPENAI_API_KEY``, ``OPENROUTER_API_KEY`` at run time), or those of
+      ``$DATA_DESIGNER_HOME/model_providers.yaml`` when it exists.
     - `run_config`: row-group size, concurrency and failure policy.
     - `global_throttle`: lease LLM slots from Prefect global concurrency limits (shared by
       every process on the same Prefect server). Default: on with a configured Prefect API
@@ -55,11 +53,14 @@ class DataDesigner:
     - `retry_policy`: retries of failed LLM requests (default: ``run_config.max_llm_retries``).
     - `wait_for_lock`: when another run is writing the same dataset or workflow directory,
       wait for it instead of raising RunLockedError.
+    - `mcp_providers`: the MCP servers (:class:`~dd_prefect.config.mcp.MCPProvider`,
+      :class:`~dd_prefect.config.mcp.LocalStdioMCPProvider`) tool configs name, as in Data
+      Designer. Sessions open on a run's first tool use and close when it ends.
     """
 
     def __init__(
         self,
-        artifact_path: str | Path = "artifacts",
+        artifact_path: str | Path | None = "artifacts",
         model_providers: list[ModelProvider] | None = None,
         run_config: RunConfig | None = None,
         *,
@@ -67,15 +68,19 @@ class DataDesigner:
         flow_retries: int = 0,
         retry_policy: RetryPolicy | None = None,
         wait_for_lock: bool = False,
+        mcp_providers: list[MCPProvider | LocalStdioMCPProvider] | None = None,
     ) -> None:
         self.runtime = Runtime(
-            artifact_path=Path(artifact_path),
-            providers=list(model_providers or []),
+            artifact_path=Path("artifacts" if artifact_path is None else artifact_path),
+            providers=list(model_providers)
+            if model_providers is not None
+            else default_model_providers(),
             run_config=run_config or RunConfig(),
             retry=retry_policy,
             global_throttle=global_throttle,
             flow_retries=flow_retries,
             wait_for_lock=wait_for_lock,
+            mcp_providers=list(mcp_providers or []),
         )
         install_secret_resolver()
         # Prefect's temporary server (no Prefect API URL) stops with this process, even a
@@ -94,6 +99,41 @@ class DataDesigner:
     @property
     def run_config(self) -> RunConfig:
         return self.runtime.run_config
+
+    @property
+    def info(self) -> InterfaceInfo:
+        """A table of this designer's providers: ``info.display("model_providers")``."""
+        return InterfaceInfo(self.model_providers)
+
+    def get_default_model_configs(self) -> list[ModelConfig]:
+        """Data Designer's default models: what an alias such as ``openai-text`` means when
+        a config does not define it."""
+        return default_model_configs()
+
+    def get_default_model_providers(self) -> list[ModelProvider]:
+        """Data Designer's default model providers (used when none are given)."""
+        return default_model_providers()
+
+    def list_mcp_tool_names(
+        self, mcp_provider_name: str, *, timeout_sec: float = 10.0
+    ) -> list[str]:
+        """The names of the tools MCP provider `mcp_provider_name` (one of `mcp_providers`)
+        offers, from a session opened for the question; ConfigValidationError if there is
+        no such provider."""
+        names = [p.name for p in self.runtime.mcp_providers]
+        if mcp_provider_name not in names:
+            raise ConfigValidationError.of(
+                f"no MCP provider named '{mcp_provider_name}' "
+                f"(mcp_providers: {', '.join(names) or 'none'})",
+                field="mcp_providers",
+            )
+
+        async def listed() -> list[str]:
+            async with self.runtime.models([]) as registry:
+                tools = await registry.tools.sessions.list_tools(mcp_provider_name, timeout_sec)
+                return [tool.name for tool in tools]
+
+        return run_sync(listed())
 
     def validate(self, config_builder: ConfigLike) -> DataDesignerConfig:
         """Validate a config (against its seed's columns and these providers); returns it."""

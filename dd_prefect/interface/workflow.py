@@ -18,6 +18,7 @@ from dd_prefect.config.stage import OnSuccess, Stage, check_name
 from dd_prefect.config.stage_dag import dag_problems
 from dd_prefect.config.workflow_spec import WorkflowSpec
 from dd_prefect.errors import ConfigValidationError
+from dd_prefect.interface.config_input import as_config
 from dd_prefect.orchestration.preview import preview_workflow_stage
 from dd_prefect.orchestration.runtime import Runtime, run_sync
 from dd_prefect.orchestration.stage_executor import WorkflowProgress, WorkflowRun
@@ -87,7 +88,9 @@ class CompositeWorkflow:
         """
         stage = Stage.of(
             name,
-            config_builder,
+            as_config(config_builder)
+            if isinstance(config_builder, DataDesignerConfigBuilder | DataDesignerConfig)
+            else config_builder,  # Stage.of says what is wrong with it
             num_records=num_records,
             on_success=on_success,
             on_success_version=on_success_version,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import httpx2
 
 from dd_prefect.config.builder import DataDesignerConfig
+from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider, provider_problems
 from dd_prefect.config.models import ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.llm import ModelRegistry, RetryPolicy
@@ -37,6 +38,7 @@ class Runtime:
 
     artifact_path: Path
     providers: list[ModelProvider] = field(default_factory=list)
+    mcp_providers: list[MCPProvider | LocalStdioMCPProvider] = field(default_factory=list)
     run_config: RunConfig = field(default_factory=RunConfig)
     retry: RetryPolicy | None = None
     global_throttle: bool | None = None
@@ -51,7 +53,8 @@ class Runtime:
 
     def check_providers(self, config: DataDesignerConfig) -> None:
         """Every model an LLM column uses resolves to a provider whose api_key names only
-        what this worker allows (else ConfigValidationError, naming provider and variable)."""
+        what this worker allows, and so does every MCP provider of a tool config a column
+        uses (else ConfigValidationError, naming provider and variable)."""
         names = {p.name for p in self.providers}
         known = ", ".join(sorted(names)) or "none"
         issues = []
@@ -84,6 +87,14 @@ class Runtime:
             refusal = api_key_refusal(provider, self.settings.allowed_key_variables)
             if provider.name in serving and refusal is not None:
                 issues.append(ConfigIssue(refusal, field="model_providers"))
+        aliases = {a for c in config.columns if (a := getattr(c, "tool_alias", None))}
+        for problem in provider_problems(
+            config.tool_configs,
+            aliases,
+            self.mcp_providers,
+            self.settings.allowed_key_variables,
+        ):
+            issues.append(ConfigIssue(problem, field="mcp_providers"))
         if issues:
             raise ConfigValidationError(issues)
 
@@ -94,7 +105,8 @@ class Runtime:
         limits and null rule.
 
         A ``mock`` provider without an endpoint talks to the bundled mock LLM app in this
-        process (no socket, no thread).
+        process (no socket, no thread). MCP sessions are opened on first use and closed with
+        the registry.
         """
         clients: dict[str, httpx2.AsyncClient] = {}
         for provider in self.providers:
@@ -108,6 +120,7 @@ class Runtime:
             retry=self.retry,
             http_clients=clients,
             allowed_key_variables=self.settings.allowed_key_variables,
+            mcp_providers=self.mcp_providers,
         )
         try:
             yield registry

@@ -7,6 +7,7 @@ after import. Deployments set them per deployment in ``job_variables.env``.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
@@ -40,6 +41,13 @@ class Settings(BaseSettings):
         description="Glob patterns of environment variables a provider's api_key may name, "
         "besides *_API_KEY and *_TOKEN (comma-separated, or a JSON list). Only the worker "
         "sets this; a spec never can.",
+    )
+    mcp_providers_file: Path | None = Field(
+        default=None,
+        description="A YAML or JSON file of the MCP providers tool configs may name, as Data "
+        "Designer's CLI writes mcp_providers.yaml ('providers: [...]'); default: "
+        "$DATA_DESIGNER_HOME/mcp_providers.yaml when it exists. Only the worker sets this "
+        "(a stdio provider is a command it runs); a spec never can.",
     )
 
     @field_validator("allowed_key_variables", mode="before")

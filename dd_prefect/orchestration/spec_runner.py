@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dd_prefect.config.default_model_settings import data_designer_home
+from dd_prefect.config.mcp import (
+    MCP_PROVIDERS_FILE_NAME,
+    LocalStdioMCPProvider,
+    MCPProvider,
+    load_mcp_providers,
+)
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec
 from dd_prefect.orchestration.dataset_flow import ProgressCallback, create_dataset
 from dd_prefect.orchestration.runtime import Runtime
+from dd_prefect.orchestration.settings import Settings
 from dd_prefect.orchestration.stage_executor import WorkflowProgress, WorkflowRun
 from dd_prefect.orchestration.workflow_flow import run_workflow
 from dd_prefect.workflow.layout import WorkflowLayout
@@ -15,12 +23,27 @@ from dd_prefect.workflow.resume import ResumeMode
 
 
 def spec_runtime(spec: WorkflowSpec | DatasetSpec, artifact_path: str | Path) -> Runtime:
-    """The runtime a spec describes: its providers and run config."""
+    """The runtime a spec describes: its providers and run config, with this worker's
+    settings and MCP providers (:func:`worker_mcp_providers`)."""
+    settings = Settings()
     return Runtime(
         artifact_path=Path(artifact_path),
         providers=list(spec.model_providers),
         run_config=spec.run_config,
+        settings=settings,
+        mcp_providers=worker_mcp_providers(settings),
     )
+
+
+def worker_mcp_providers(settings: Settings) -> list[MCPProvider | LocalStdioMCPProvider]:
+    """The MCP providers of `settings.mcp_providers_file`, else of the Data Designer home's
+    ``mcp_providers.yaml`` when it exists, else none."""
+    path = settings.mcp_providers_file
+    if path is None:
+        path = data_designer_home() / MCP_PROVIDERS_FILE_NAME
+        if not path.is_file():
+            return []
+    return load_mcp_providers(path)
 
 
 async def run_spec(

@@ -23,6 +23,7 @@ from dd_prefect.engine.parquet_io import (
     write_parquet,
 )
 from dd_prefect.errors import ConfigValidationError, WorkflowError
+from dd_prefect.workflow.analysis import DatasetViews, PreviewViews
 from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.metadata import DatasetMetadata
 
@@ -92,7 +93,7 @@ def _is_nested(value: Any) -> bool:
     return isinstance(value, dict | list)
 
 
-class DatasetCreationResults:
+class DatasetCreationResults(DatasetViews):
     """A dataset on disk: load it, count it, export it, or seed a new config from it."""
 
     def __init__(self, base_dir: str | Path, metadata: DatasetMetadata | None = None) -> None:
@@ -149,7 +150,7 @@ class DatasetCreationResults:
         return f"DatasetCreationResults({str(self.base_dataset_path)!r})"
 
 
-class PreviewResults:
+class PreviewResults(PreviewViews):
     """Rows generated in memory by ``preview()``: nothing written to disk."""
 
     def __init__(

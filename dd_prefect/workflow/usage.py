@@ -8,7 +8,14 @@ from typing import Any
 
 from dd_prefect.engine.llm import LLMUsage
 
-USAGE_FIELDS = ("requests", "prompt_tokens", "completion_tokens", "retries")
+USAGE_FIELDS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "retries",
+    "tool_calls",
+    "tool_call_turns",
+)
 Usage = dict[str, dict[str, Any]]
 
 

@@ -25,7 +25,7 @@ COLUMN_KWARGS: dict[str, dict] = {
     "sampler": {"sampler_type": "category", "params": {"values": ["a", "b"]}},
     "expression": {"expr": "{{ base }}!"},
     "llm-text": {"prompt": "Say {{ base }}", "model_alias": "m", "system_prompt": "Be brief"},
-    "llm-code": {"prompt": "Code for {{ base }}", "model_alias": "m", "code_lang": "sql"},
+    "llm-code": {"prompt": "Code for {{ base }}", "model_alias": "m", "code_lang": "sql:sqlite"},
     "llm-structured": {
         "prompt": "JSON for {{ base }}",
         "model_alias": "m",
@@ -236,6 +236,7 @@ SAMPLER_PARAMS: dict[str, dict] = {
     "datetime": {"start": "2024-01-01", "end": "2024-12-31", "unit": "h"},
     "timedelta": {"dt_min": 1, "dt_max": 5, "reference_column_name": "when", "unit": "h"},
     "person": {"locale": "de_DE", "sex": "Female", "age_range": [20, 40]},
+    "person_from_faker": {"locale": "en_US", "age_range": [30, 50]},
 }
 
 

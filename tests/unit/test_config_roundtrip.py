@@ -39,7 +39,25 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
                     extra_body={"guided": {"choice": ["a", "b"]}},
                 ),
             ),
-            dd.ModelConfig(alias="judge", model="gpt-4o-mini"),
+            dd.ModelConfig(
+                alias="judge",
+                model="gpt-4o-mini",
+                skip_health_check=True,
+                inference_parameters=dd.ChatCompletionInferenceParams(
+                    temperature=dd.UniformDistribution(params={"low": 0.2, "high": 0.8}),
+                    top_p=dd.ManualDistribution(params={"values": [0.9, 1.0], "weights": [3, 1]}),
+                ),
+            ),
+            dd.ModelConfig(
+                alias="embedder",
+                model="text-embedding-3-small",
+                inference_parameters=dd.EmbeddingInferenceParams(dimensions=256),
+            ),
+            dd.ModelConfig(
+                alias="painter",
+                model="dall-e-3",
+                inference_parameters=dd.ImageInferenceParams(extra_body={"size": "1024x1024"}),
+            ),
         ]
     )
     builder.with_seed_dataset(
@@ -123,6 +141,12 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
         drop=True,
     )
     builder.add_column(
+        name="reviewer",
+        column_type="sampler",
+        sampler_type="person_from_faker",
+        params={"locale": "en_GB", "age_range": [30, 40]},
+    )
+    builder.add_column(
         name="question",
         column_type="llm_text",
         model_alias="writer",
@@ -167,6 +191,34 @@ def full_config(seed_path: str = "/data/seeds/*.parquet") -> dd.DataDesignerConf
         params={"indent": 2, "nested": {"k": [1, 2.5, None, True, "s"]}},
         required_columns=["review", "verdict"],
         generation_strategy="full_column",
+    )
+    builder.add_column(
+        name="snippet_check",
+        column_type="validation",
+        target_columns=["snippet"],
+        validator_type="code",
+        validator_params={"code_lang": "python"},
+        batch_size=4,
+    )
+    builder.add_column(
+        dd.EmbeddingColumnConfig(name="doc_vec", target_column="doc", model_alias="embedder")
+    )
+    builder.add_column(
+        dd.ImageColumnConfig(
+            name="cover",
+            prompt="A cover for {{ doc }}",
+            model_alias="painter",
+            multi_modal_context=[dd.ImageContext(column_name="doc", data_type="url")],
+        )
+    )
+    builder.add_column(
+        dd.LLMTextColumnConfig(
+            name="cover_caption",
+            prompt="Caption it",
+            model_alias="judge",
+            multi_modal_context=[dd.ImageContext(column_name="cover")],
+            extract_reasoning_content=True,
+        )
     )
     builder.add_processor(
         dd.DropColumnsProcessorConfig(name="drop_internals", column_names=["internal_*", "uid"])
@@ -326,7 +378,7 @@ def sampler_params(draw, sampler_type: str, earlier: list[str]) -> dict:
             "reference_column_name": draw(st.sampled_from(earlier) if earlier else names),
             "unit": draw(st.sampled_from("Dhms")),
         }
-    assert sampler_type == "person"
+    assert sampler_type in ("person", "person_from_faker")
     return {
         "locale": draw(st.sampled_from(["en_US", "de_DE", "ja_JP"])),
         "sex": draw(st.sampled_from([None, "Male", "Female"])),
@@ -373,7 +425,7 @@ def column_dicts(draw, name: str, earlier: list[str], aliases: list[str]) -> dic
         column["model_alias"] = draw(st.sampled_from(aliases))
         column["system_prompt"] = draw(st.none() | prompts(earlier))
         if kind == "llm_code":
-            column["code_lang"] = draw(st.sampled_from(["python", "sql", "go"]))
+            column["code_lang"] = draw(st.sampled_from(["python", "sql:postgres", "go"]))
         if kind == "llm-structured":
             column["output_format"] = draw(
                 st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=4)

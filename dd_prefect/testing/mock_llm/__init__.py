@@ -1,4 +1,4 @@
-"""A fast, deterministic mock of OpenAI's chat-completions HTTP API.
+"""A fast, deterministic mock of OpenAI's chat-completions, embeddings and images HTTP API.
 
 Used by tests, benchmarks and the demo ("dry-run" provider), always through the real
 ``openai`` client. Answers are derived from the request (never random); faults (429s, 500s,
@@ -14,7 +14,8 @@ The app is Starlette (:class:`MockLLMApp`), served by uvicorn or called in-proce
 - :func:`in_process_client` -- an ``httpx2.AsyncClient`` over ``httpx2.ASGITransport``: no
   socket, no thread.
 
-Modules: ``config`` (knobs), ``instances`` / ``answers`` (deterministic content), ``state``
+Modules: ``config`` (knobs), ``instances`` / ``answers`` / ``media`` (deterministic content:
+text, JSON, embeddings, images, reasoning), ``state``
 (counters and chat handling), ``app`` (routes), ``server`` (uvicorn), ``cli``. Nothing here
 imports Prefect or the rest of ``dd_prefect``.
 """

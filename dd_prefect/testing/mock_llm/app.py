@@ -3,13 +3,16 @@ client's HTTP library).
 
 Routes (each also under ``/v1``, e.g. ``/v1/health``):
 
-- ``POST /chat/completions`` -- chat completion (plain text, code fence or structured JSON)
+- ``POST /chat/completions`` -- chat completion (plain text, code fence or structured JSON;
+  an image for an image model, reasoning for a reasoning model: see ``media``)
+- ``POST /embeddings`` -- deterministic embedding vectors
+- ``POST /images/generations`` -- tiny deterministic PNGs as ``b64_json``
 - ``GET /models`` -- ``mock-model`` plus every model seen so far
 - ``GET /_mock/stats`` / ``POST /_mock/reset`` -- counters
 - ``GET /_mock/config`` / ``POST /_mock/config`` -- read / change the knobs at runtime
 - ``/health`` (any method) -- ``ok``
 
-Unknown routes answer 404, ``/chat/completions`` with another method than POST 405, both
+Unknown routes answer 404, the POST routes with another method 405, both
 with an error in OpenAI's shape.
 """
 
@@ -73,6 +76,8 @@ class MockLLMApp(MockLLMState):
         self.base = ""
         routes = [
             Route("/chat/completions", _guarded(self._chat_endpoint), methods=["POST"]),
+            Route("/embeddings", _guarded(self._embeddings_endpoint), methods=["POST"]),
+            Route("/images/generations", _guarded(self._images_endpoint), methods=["POST"]),
             Route("/health", self._health, methods=_ANY_METHOD),
             Route("/models", _guarded(self._models), methods=["GET"]),
             Route("/_mock/stats", _guarded(self._stats_endpoint), methods=["GET"]),
@@ -94,7 +99,7 @@ class MockLLMApp(MockLLMState):
         method, path = request.method, request.url.path
         if path.startswith("/v1/"):
             path = path[3:]
-        if path == "/chat/completions":
+        if path in ("/chat/completions", "/embeddings", "/images/generations"):
             return _response(error(405, "use POST", "invalid_request_error", "method_not_allowed"))
         message = f"no route {method} {path}"
         return _response(error(404, message, "invalid_request_error", "not_found"))
@@ -104,6 +109,14 @@ class MockLLMApp(MockLLMState):
 
     async def _chat_endpoint(self, request: Request) -> Reply:
         return await self.chat(request.headers.get("authorization", ""), await request.body())
+
+    async def _embeddings_endpoint(self, request: Request) -> Reply:
+        auth = request.headers.get("authorization", "")
+        return await self.chat(auth, await request.body(), "embeddings")
+
+    async def _images_endpoint(self, request: Request) -> Reply:
+        auth = request.headers.get("authorization", "")
+        return await self.chat(auth, await request.body(), "images")
 
     async def _models(self, request: Request) -> Reply:
         data = [

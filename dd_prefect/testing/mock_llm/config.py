@@ -11,7 +11,13 @@ __all__ = ["DEFAULT_MODEL", "MockLLMConfig"]
 DEFAULT_MODEL = "mock-model"
 
 _PROBABILITY_KNOBS = ("rate_429", "rate_500", "broken_json_rate")
-_INTEGER_KNOBS = ("max_in_flight", "fail_next_500", "seed")
+_INTEGER_KNOBS = (
+    "max_in_flight",
+    "fail_next_500",
+    "seed",
+    "tool_call_turns",
+    "tool_calls_per_turn",
+)
 _NULLABLE_KNOBS = ("retry_after", "max_in_flight")
 
 
@@ -31,6 +37,9 @@ class MockLLMConfig:
         broken_json_rate: Probability that a structured request (``response_format`` of type
             ``json_schema`` or ``json_object``) gets syntactically broken JSON.
         seed: Seed of the RNG behind the random faults and the latency jitter.
+        tool_call_turns: A request that offers ``tools`` gets tool calls while the
+            conversation holds fewer assistant tool-call turns than this; then a final answer.
+        tool_calls_per_turn: How many tool calls each such answer makes (at least 1).
     """
 
     latency: float = 0.0
@@ -42,6 +51,8 @@ class MockLLMConfig:
     fail_next_500: int = 0
     broken_json_rate: float = 0.0
     seed: int = 0
+    tool_call_turns: int = 1
+    tool_calls_per_turn: int = 1
 
     def __post_init__(self) -> None:
         self.update(**dataclasses.asdict(self))
@@ -100,4 +111,6 @@ def _coerce_knob(name: str, value: Any) -> Any:
         raise ValueError(f"knob {name!r} must be a finite number >= 0, got {number}")
     if name == "max_in_flight" and number < 1:
         raise ValueError("knob 'max_in_flight' must be >= 1 (or null for no cap)")
+    if name == "tool_calls_per_turn" and number < 1:
+        raise ValueError("knob 'tool_calls_per_turn' must be >= 1")
     return number

@@ -12,6 +12,15 @@ from typing import Any, NamedTuple
 
 from .answers import approx_tokens, break_json, build_answer, canonical, message_text
 from .config import DEFAULT_MODEL, MockLLMConfig
+from .media import (
+    count_image_parts,
+    embeddings_payload,
+    image_message,
+    images_payload,
+    is_image_chat,
+    reasoning_for,
+)
+from .tool_calls import mention_tool_results, tool_calls_for
 
 __all__ = ["MockLLMState", "Reply", "error"]
 
@@ -53,6 +62,9 @@ class _Stats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     auth: dict[str, int] = dataclasses.field(default_factory=dict)
+    image_parts: int = 0
+    by_route: dict[str, int] = dataclasses.field(default_factory=dict)
+    tool_calls: int = 0
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -108,6 +120,9 @@ class MockLLMState:
             "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "auth": dict(s.auth),
+            "image_parts": s.image_parts,
+            "by_route": dict(s.by_route),
+            "tool_calls": s.tool_calls,
         }
 
     def close(self) -> None:
@@ -118,18 +133,21 @@ class MockLLMState:
 
     # -- chat completions --------------------------------------------------------------------
 
-    async def chat(self, auth: str, body: bytes) -> Reply:
-        """Answer one chat-completions request (``auth`` is the Authorization header)."""
-        reply = await self._chat(auth, body)
+    async def chat(self, auth: str, body: bytes, route: str = "chat") -> Reply:
+        """Answer one request (``auth`` is the Authorization header) of `route`: ``chat``
+        (completions), ``embeddings`` or ``images`` (generations). Every route has the
+        same faults, latency and counters."""
+        reply = await self._chat(auth, body, route)
         by_status = self._stats.by_status
         status = str(reply.status)
         by_status[status] = by_status.get(status, 0) + 1
         return reply
 
-    async def _chat(self, auth: str, body: bytes) -> Reply:
+    async def _chat(self, auth: str, body: bytes, route: str) -> Reply:
         stats = self._stats
         config = self.config
         stats.requests += 1
+        stats.by_route[route] = stats.by_route.get(route, 0) + 1
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
         auth_key = hashlib.sha256(token.encode()).hexdigest()[:12] if token else "none"
         stats.auth[auth_key] = stats.auth.get(auth_key, 0) + 1
@@ -146,8 +164,11 @@ class MockLLMState:
         now = time.monotonic()
         stats.model_times.setdefault(model, [now, now])[1] = now
         self.models[model] = None
-        if not isinstance(messages, list) or not messages:
+        if route != "chat":
+            messages = []
+        elif not isinstance(messages, list) or not messages:
             return error(400, "'messages' must be a non-empty list", "invalid_request_error", None)
+        stats.image_parts += count_image_parts(messages)
         if request.get("stream"):
             return error(
                 400, "streaming is not supported by the mock", "invalid_request_error", None
@@ -185,6 +206,8 @@ class MockLLMState:
             if fail:
                 message = "The server had an error while processing your request (mock)."
                 return error(500, message, "server_error", "internal_error")
+            if route != "chat" or is_image_chat(model, request):
+                return self._media(route, request, model, messages)
             return self._complete(request, model, messages, response_format, draw_broken)
         finally:
             stats.in_flight -= 1
@@ -219,12 +242,25 @@ class MockLLMState:
         response_format: Any,
         draw_broken: float,
     ) -> Reply:
+        config = self.config
+        calls = tool_calls_for(
+            model,
+            messages,
+            request.get("tools"),
+            request.get("tool_choice"),
+            config.tool_call_turns,
+            config.tool_calls_per_turn,
+        )
+        if calls is not None:
+            return self._tool_call_reply(model, messages, calls)
         key = hashlib.sha256(canonical([model, messages, response_format])).digest()[:16]
         cached = self._answers.get(key)
         if cached is None:
-            content = build_answer(model, messages, response_format)
-            prompt_tokens = sum(approx_tokens(message_text(m)) for m in messages)
             kind = response_format.get("type") if isinstance(response_format, dict) else None
+            content = build_answer(model, messages, response_format)
+            if kind not in ("json_schema", "json_object"):
+                content = mention_tool_results(content, messages)
+            prompt_tokens = sum(approx_tokens(message_text(m)) for m in messages)
             cached = (content, prompt_tokens, kind in ("json_schema", "json_object"))
             if len(self._answers) >= _ANSWER_CACHE_SIZE:
                 self._answers.clear()
@@ -245,6 +281,9 @@ class MockLLMState:
         n = request.get("n")
         count = min(n, 16) if isinstance(n, int) and n > 1 else 1
         message = {"role": "assistant", "content": content, "refusal": None}
+        reasoning = reasoning_for(model, content)
+        if reasoning is not None:
+            message["reasoning_content"] = reasoning
         choices = [
             {"index": i, "message": message, "logprobs": None, "finish_reason": "stop"}
             for i in range(count)
@@ -262,4 +301,55 @@ class MockLLMState:
             },
             "system_fingerprint": "mock",
         }
+        return Reply(200, payload)
+
+    def _tool_call_reply(self, model: str, messages: list[Any], calls: list[Any]) -> Reply:
+        """An answer that calls tools (``finish_reason`` ``tool_calls``, no content)."""
+        stats = self._stats
+        stats.tool_calls += len(calls)
+        prompt_tokens = sum(approx_tokens(message_text(m)) for m in messages)
+        completion_tokens = approx_tokens(json.dumps(calls))
+        stats.prompt_tokens += prompt_tokens
+        stats.completion_tokens += completion_tokens
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": calls}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "tool_calls"}
+        return Reply(
+            200,
+            {
+                "id": f"chatcmpl-mock-{calls[0]['id']}-{stats.requests}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [choice],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+                "system_fingerprint": "mock",
+            },
+        )
+
+    def _media(self, route: str, request: dict[str, Any], model: str, messages: list[Any]) -> Reply:
+        """An embeddings or images answer, or a chat answer holding an image."""
+        created = int(time.time())
+        if route == "embeddings":
+            payload = embeddings_payload(request, model)
+        elif route == "images":
+            payload = images_payload(request, model, created)
+        else:
+            message = image_message(model, messages)
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            payload = {
+                "id": f"chatcmpl-mock-image-{self._stats.requests}",
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [choice],
+                "usage": None,
+            }
+        if isinstance(payload, str):
+            return error(400, payload, "invalid_request_error", None)
+        usage = payload.get("usage") or {}
+        self._stats.prompt_tokens += usage.get("prompt_tokens", 0)
         return Reply(200, payload)

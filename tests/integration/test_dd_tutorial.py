@@ -1,0 +1,139 @@
+"""Data Designer's tutorials and recipes run on dd_prefect with only their imports changed
+(issue 12).
+
+The programs are files of NVIDIA-NeMo/DataDesigner at 99517abc (its 0.9.7 docs) with
+``data_designer.config`` -> ``dd_prefect.config`` and ``data_designer.interface`` ->
+``dd_prefect`` in their import lines, nothing else:
+
+- ``tests/fixtures/data_designer/tutorial_basics.py`` and ``tutorial_structured_outputs.py``:
+  ``docs/notebook_source/1-the-basics.py`` and ``2-structured-outputs-and-jinja-
+  expressions.py``. ``DataDesigner()`` with no arguments, a model on the default ``nvidia``
+  provider, ``info.display``, ``validate``, ``preview`` (sample records, analysis report),
+  ``create`` on Prefect, ``load_dataset`` and ``load_analysis``; the second adds structured
+  outputs, Jinja expressions, ``conditional_params`` and ``skip``. (Tutorial 3 downloads
+  its seed from GitHub, 4-6 need IPython and Hugging Face datasets.)
+- ``tests/fixtures/data_designer/programs/``: the recipes of ``docs/assets/recipes/
+  code_generation`` and ``qa_and_chat``, run as their README says with ``--num-records``:
+  Data Designer's default alias ``openai-text``, code and judge columns, code validation,
+  ``DataDesigner(artifact_path=None)``, ``results.artifact_storage``.
+
+Each runs as a script in a fresh process, pointed where a Data Designer user points it:
+the default providers' endpoints are set in ``$DATA_DESIGNER_HOME/model_providers.yaml``
+(what ``data-designer config providers`` writes) and the keys come from ``NVIDIA_API_KEY``
+and ``OPENAI_API_KEY``. The endpoint is the mock LLM server over HTTP; Prefect is the
+session's test server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "data_designer"
+KEY = "nvapi-test-key-never-stored"
+IMPORTS = re.compile(r"^\s*(import|from) data_designer\b", re.MULTILINE)
+
+
+def run_program(
+    program: Path, args: list[str], cwd: Path, prefect_server, mock_llm
+) -> subprocess.CompletedProcess[str]:
+    """Run a ported Data Designer program with the default providers on the mock."""
+    source = program.read_text()
+    assert "import dd_prefect.config as dd\n" in source
+    assert not IMPORTS.search(source), "a data_designer import is left"
+    home = cwd / "dd-home"
+    home.mkdir()
+    (home / "model_providers.yaml").write_text(
+        "providers:\n"
+        + "".join(
+            f"- name: {name}\n  endpoint: {mock_llm.url}\n  provider_type: openai\n"
+            f"  api_key: {name.upper()}_API_KEY\n"
+            for name in ("nvidia", "openai", "openrouter")
+        )
+    )
+    env = {
+        **os.environ,
+        **prefect_server.env,
+        "DATA_DESIGNER_HOME": str(home),
+        "NVIDIA_API_KEY": KEY,
+        "OPENAI_API_KEY": KEY,
+        "COLUMNS": "120",
+    }
+    run = subprocess.run(
+        [sys.executable, str(program), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+def check_dataset(base: Path, records: int) -> pd.DataFrame:
+    """The dataset is complete, and the key (read from the environment when the run
+    started) was never written anywhere in it."""
+    meta = json.loads((base / "metadata.json").read_text())
+    assert meta["status"] == "completed" and meta["actual_records"] == records
+    frame = pd.concat(pd.read_parquet(p) for p in sorted((base / "parquet-files").iterdir()))
+    assert len(frame) == records
+    for path in base.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("script", "dataset", "requests"),
+    [
+        # preview: 2 records x 2 LLM columns; create: 10 x 2
+        ("tutorial_basics.py", "tutorial-1", 2 * 2 + 10 * 2),
+        # rows whose review is skipped make fewer requests
+        ("tutorial_structured_outputs.py", "tutorial-2", None),
+    ],
+)
+def test_data_designer_tutorial_runs_with_only_imports_changed(
+    prefect_server, mock_llm, tmp_path, script, dataset, requests
+):
+    run = run_program(FIXTURES / script, [], tmp_path, prefect_server, mock_llm)
+    if requests is not None:
+        assert mock_llm.stats()["requests"] == requests
+    if "info.display" in (FIXTURES / script).read_text():
+        assert "sampler_type" in run.stdout and "person_from_faker" in run.stdout
+    assert "record 0" in run.stdout  # preview.display_sample_record()
+    assert "2 records (target 2)" in run.stdout  # preview.analysis.to_report()
+    assert "10 records (target 10)" in run.stdout  # results.load_analysis().to_report()
+    frame = check_dataset(tmp_path / "artifacts" / dataset, 10)
+    assert frame["product_subcategory"].notna().all()
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "text_to_python",
+        "text_to_sql",
+        "enterprise_text_to_sql",
+        "multi_turn_chat",
+        "product_info_qa",
+    ],
+)
+def test_data_designer_recipe_runs_with_only_imports_changed(
+    prefect_server, mock_llm, tmp_path, recipe
+):
+    program = FIXTURES / "programs" / f"{recipe}.py"
+    run = run_program(program, ["--num-records", "3"], tmp_path, prefect_server, mock_llm)
+    # DataDesigner(artifact_path=None) and create() without a dataset name, as in DD
+    base = tmp_path / "artifacts" / "dataset"
+    assert f"Dataset saved to: {Path('artifacts/dataset/parquet-files')}" in run.stdout
+    assert "3 records (target 3)" in run.stdout  # results.load_analysis().to_report()
+    check_dataset(base, 3)
