@@ -34,7 +34,17 @@ from dd_prefect.config.distributions import (
 )
 from dd_prefect.config.file_seed_sources import AgentRolloutFormat
 from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider, ToolConfig
-from dd_prefect.config.modality import ImageContext, ImageFormat, Modality, ModalityDataType
+from dd_prefect.config.modality import (
+    AudioContext,
+    AudioFormat,
+    ImageContext,
+    ImageFormat,
+    Modality,
+    ModalityContext,
+    ModalityDataType,
+    VideoContext,
+    VideoFormat,
+)
 from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
 from dd_prefect.config.models import (
     ChatCompletionInferenceParams,
@@ -93,6 +103,8 @@ __all__ = [
     "SEED_PENDING",
     "AgentRolloutFormat",
     "AgentRolloutSeedSource",
+    "AudioContext",
+    "AudioFormat",
     "BernoulliSamplerParams",
     "BinomialSamplerParams",
     "CategorySamplerParams",
@@ -135,6 +147,7 @@ __all__ = [
     "ManualDistribution",
     "ManualDistributionParams",
     "Modality",
+    "ModalityContext",
     "ModalityDataType",
     "ModelConfig",
     "ModelProvider",
@@ -164,6 +177,8 @@ __all__ = [
     "UniformSamplerParams",
     "ValidationColumnConfig",
     "ValidatorType",
+    "VideoContext",
+    "VideoFormat",
     "WorkflowSpec",
     "custom_column_generator",
     "dependency_graph",

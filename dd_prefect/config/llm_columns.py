@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from dd_prefect.config.column_base import ColumnConfigBase
-from dd_prefect.config.modality import ImageContext, context_columns
+from dd_prefect.config.modality import MultiModalContext, context_columns
 from dd_prefect.config.utils.code_lang import CodeLang
 from dd_prefect.config.utils.trace_type import TraceType
 
@@ -25,7 +25,7 @@ class LLMTextColumnConfig(ColumnConfigBase):
     prompt: str
     model_alias: str
     system_prompt: str | None = None
-    multi_modal_context: list[ImageContext] | None = None
+    multi_modal_context: list[MultiModalContext] | None = None
     tool_alias: str | None = None
     with_trace: TraceType = TraceType.NONE
     extract_reasoning_content: bool = False

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from dd_prefect.config.column_base import ColumnConfigBase
-from dd_prefect.config.modality import ImageContext, context_columns
+from dd_prefect.config.modality import MultiModalContext, context_columns
 from dd_prefect.config.models import GenerationType, ModelConfig
 
 
@@ -35,14 +35,15 @@ class EmbeddingColumnConfig(ColumnConfigBase):
 class ImageColumnConfig(ColumnConfigBase):
     """Images from the image model `model_alias`; `prompt` is a Jinja template over the row.
 
-    `multi_modal_context` sends images of other columns with the prompt (to a model answered
-    through chat completions; diffusion models get the prompt only, as in Data Designer).
+    `multi_modal_context` sends images (or audio, video) of other columns with the prompt
+    (to a model answered through chat completions; diffusion models get the prompt only, as
+    in Data Designer).
     """
 
     column_type: Literal["image"] = "image"
     prompt: str
     model_alias: str
-    multi_modal_context: list[ImageContext] | None = None
+    multi_modal_context: list[MultiModalContext] | None = None
 
     def templates(self) -> dict[str, str]:
         return {"prompt": self.prompt}

@@ -24,7 +24,7 @@ from dd_prefect.config.columns import (
 from dd_prefect.config.llm_columns import REASONING_CONTENT_COLUMN_POSTFIX, TRACE_COLUMN_POSTFIX
 from dd_prefect.engine.generator_functions import call_generator, custom_function
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
-from dd_prefect.engine.media import image_parts
+from dd_prefect.engine.media import context_parts
 from dd_prefect.engine.templating import render
 from dd_prefect.engine.tools import Conversation
 from dd_prefect.errors import CellError, GenerationError
@@ -190,7 +190,7 @@ class LLMCell:
             messages.append(
                 {"role": "system", "content": render(column.system_prompt, row, column=column.name)}
             )
-        parts = image_parts(column.multi_modal_context or [], row, self.base_dirs)
+        parts = context_parts(column.multi_modal_context or [], row, self.base_dirs)
         content: str | list[dict[str, Any]] = (
             [*parts, {"type": "text", "text": prompt}] if parts else prompt
         )
@@ -201,7 +201,7 @@ class LLMCell:
         column = self.column
         try:
             messages = self.messages(row)
-        except ValueError as exc:  # an image context value that is no image
+        except ValueError as exc:  # a context value the model cannot be sent
             raise CellError("multi_modal_context", f"column '{column.name}': {exc}") from None
         conversation = Conversation(messages, self.tools, column.name)
         try:

@@ -181,10 +181,16 @@ class MCPSessions:
                 asyncio.shield(self._sessions[provider.name]), timeout or OPEN_TIMEOUT
             )
         except TimeoutError:
-            raise GenerationError(
+            error = GenerationError(
                 f"MCP provider '{provider.name}' ({describe(provider)}): no session after "
                 f"{timeout or OPEN_TIMEOUT:g} s"
-            ) from None
+            )
+            opened = self._sessions[provider.name]
+            if not opened.done():  # give up on it: later callers fail at once, the server stops
+                opened.set_exception(error)
+                opened.exception()  # retrieved: only later callers raise it
+                self._holders[provider.name].cancel()
+            raise error from None
 
     async def _hold(
         self,
@@ -231,7 +237,7 @@ class MCPSessions:
     ) -> tuple[ToolDefinition, ...]:
         session = await self._session(provider, headers, timeout)
         try:
-            listed = await session.list_tools()
+            listed = await asyncio.wait_for(session.list_tools(), timeout)
         except Exception as exc:
             raise GenerationError(
                 f"MCP provider '{provider.name}' ({describe(provider)}): listing its tools "

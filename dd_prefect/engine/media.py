@@ -1,8 +1,9 @@
-"""Images and embeddings on the wire: image context parts of a prompt, images and vectors in
-a model's answer, and image files.
+"""Media on the wire: multi-modal context parts of a prompt, images and vectors in a
+model's answer, and image files.
 
-Follows Data Designer's rules: a context value is a URL (sent as is), a file path (read and
-sent as a base64 data URL) or base64 data; an image answer holds base64 data, a data URL or
+Follows Data Designer's rules: an image context value is a URL (sent as is), a file path
+(read and sent as a base64 data URL) or base64 data; audio and video are URLs or base64
+data (see :func:`context_parts`); an image answer holds base64 data, a data URL or
 an http(s) URL, in ``data[*].b64_json`` (images API) or in the chat message's ``images`` list
 (else its text).
 """
@@ -20,7 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dd_prefect.config.modality import ImageContext, ModalityDataType
+from dd_prefect.config.modality import (
+    AudioContext,
+    ImageContext,
+    ModalityDataType,
+    MultiModalContext,
+)
 from dd_prefect.config.seeds import LocalFileSeedSource, SeedConfig
 
 IMAGES_DIR = "images"
@@ -32,6 +38,13 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]+")
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF8", "gif"))
 _FORMAT_BY_TYPE = {"png": "png", "jpeg": "jpg", "jpg": "jpg", "gif": "gif", "webp": "webp"}
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_AUDIO_SUFFIXES = (".mp3", ".wav")
+_VIDEO_SUFFIXES = (".mp4", ".mov", ".webm")
+_AUDIO_TYPES = {
+    **{t: "mp3" for t in ("audio/mpeg", "audio/mp3")},
+    **{t: "wav" for t in ("audio/wav", "audio/wave", "audio/x-wav", "audio/vnd.wave")},
+}
+_VIDEO_TYPES = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 
 
 def is_diffusion_model(model: str) -> bool:
@@ -137,24 +150,61 @@ def image_base_dirs(seed_config: SeedConfig | None) -> list[Path]:
     return [path, *list(path.parents)[:3]]
 
 
-def image_parts(
-    contexts: Sequence[ImageContext], row: dict[str, Any], base_dirs: Sequence[Path] = ()
+def context_parts(
+    contexts: Sequence[MultiModalContext], row: dict[str, Any], base_dirs: Sequence[Path] = ()
 ) -> list[dict[str, Any]]:
-    """OpenAI ``image_url`` content parts for the image contexts of one row.
+    """OpenAI content parts for the multi-modal contexts of one row, as Data Designer sends
+    them: ``image_url`` for images, ``audio_url`` or ``input_audio`` for audio, ``video_url``
+    for video.
 
-    A relative file path is looked up under each of `base_dirs`, then the working directory.
-    ValueError (naming the context column) for a value that is none of URL, image file and
-    base64 image data.
+    A relative image path is looked up under each of `base_dirs`, then the working
+    directory. ValueError (naming the context column) for a value the context can't send.
     """
     parts = []
     for context in contexts:
         for value in context_values(row.get(context.column_name)):
             try:
-                url = _image_url(context, value, base_dirs)
+                parts.append(_part(context, value, base_dirs))
             except ValueError as exc:
-                raise ValueError(f"image context '{context.column_name}': {exc}") from None
-            parts.append({"type": "image_url", "image_url": {"url": url}})
+                where = f"{context.modality} context '{context.column_name}'"
+                raise ValueError(f"{where}: {exc}") from None
     return parts
+
+
+def _part(context: MultiModalContext, value: Any, base_dirs: Sequence[Path]) -> dict[str, Any]:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a URL, a file path or base64 data, got {value!r:.60}")
+    if isinstance(context, ImageContext):
+        return {"type": "image_url", "image_url": {"url": _image_url(context, value, base_dirs)}}
+    kind = context.modality
+    wanted = context.audio_format if isinstance(context, AudioContext) else context.video_format
+    types, suffixes = (
+        (_AUDIO_TYPES, _AUDIO_SUFFIXES) if kind == "audio" else (_VIDEO_TYPES, _VIDEO_SUFFIXES)
+    )
+    is_url = value.startswith(("http://", "https://"))
+    local = not is_url and value.lower().endswith(suffixes)
+    if context.data_type == ModalityDataType.URL or (context.data_type is None and is_url):
+        if not (is_url or local):
+            raise ValueError(f"{kind} URLs must be http(s) URLs or local {kind} paths")
+        return {"type": f"{kind}_url", f"{kind}_url": {"url": value}}
+    match = _DATA_URL.fullmatch(value.strip())
+    if match is not None:
+        detected = types.get(match.group("type").lower())
+        if detected is None:
+            raise ValueError(f"unsupported {kind} media type {match.group('type')!r}")
+        if wanted is not None and wanted != detected:
+            raise ValueError(f"{kind}_format {wanted!r} does not match the data ({detected})")
+        data, fmt = match.group("data"), detected
+    elif local:
+        raise ValueError(f"a local {kind} path needs data_type 'url' (else give base64 data)")
+    elif wanted is None:
+        raise ValueError(f"{kind}_format is required for base64 {kind} data")
+    else:
+        data, fmt = value.strip(), str(wanted)
+    if kind == "audio":
+        return {"type": "input_audio", "input_audio": {"data": data, "format": fmt}}
+    mime = next(t for t, f in _VIDEO_TYPES.items() if f == fmt)
+    return {"type": "video_url", "video_url": {"url": f"data:{mime};base64,{data}"}}
 
 
 def _image_url(context: ImageContext, value: Any, base_dirs: Sequence[Path]) -> str:

@@ -13,7 +13,7 @@ from dd_prefect.config.llm_columns import LLMTextColumnConfig
 from dd_prefect.config.model_columns import EmbeddingColumnConfig, ImageColumnConfig
 from dd_prefect.engine.cells import LLMCell
 from dd_prefect.engine.llm import ModelRegistry, failure_kind
-from dd_prefect.engine.media import context_values, image_parts, is_diffusion_model
+from dd_prefect.engine.media import context_parts, context_values, is_diffusion_model
 from dd_prefect.engine.templating import render
 from dd_prefect.errors import CellError, GenerationError
 
@@ -62,7 +62,7 @@ class ImageCell:
         if not prompt.strip():
             raise CellError("empty_prompt", f"column '{name}': the rendered prompt is empty")
         try:
-            parts = image_parts(self.contexts, row, self.base_dirs)
+            parts = context_parts(self.contexts, row, self.base_dirs)
         except ValueError as exc:
             raise CellError("multi_modal_context", f"column '{name}': {exc}") from None
         return await _called(name, self.handle.generate_image(prompt, parts))

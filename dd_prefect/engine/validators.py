@@ -1,4 +1,5 @@
-"""Validation columns: each row's target values checked by code linters or a local function.
+"""Validation columns: each row's target values checked by a linter or parser, a local
+function or an HTTP endpoint.
 
 The result of a row is a dict shaped as Data Designer stores it:
 
@@ -8,7 +9,8 @@ The result of a row is a dict shaped as Data Designer stores it:
 - local callable: the function's output row (``is_valid`` and whatever else it returns);
 - remote: the endpoint's result (see :mod:`.remote_validator`).
 
-Validation is CPU work (and a ruff process per batch), so it runs off the event loop.
+Validation is CPU work, a ruff process per row group, or HTTP requests: it runs off the
+event loop.
 """
 
 from __future__ import annotations

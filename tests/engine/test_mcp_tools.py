@@ -265,6 +265,23 @@ def test_a_server_that_does_not_start_names_provider_and_command(tmp_path, mock_
         designer(tmp_path, mock_llm, [exits]).preview(b, num_records=1)
 
 
+def test_a_server_that_never_answers_times_out(tmp_path, mock_llm):
+    b = builder(basic_tools(timeout_sec=1))
+    b.add_column(
+        name="fact",
+        column_type="llm-text",
+        model_alias="m",
+        prompt="Look up {{ topic }}",
+        tool_alias="basic-tools",
+    )
+    silent = stdio().model_copy(update={"args": ["-c", "import time; time.sleep(30)"]})
+    began = time.monotonic()
+    with pytest.raises(GenerationError, match="no session after 1 s"):
+        designer(tmp_path, mock_llm, [silent]).preview(b, num_records=1)
+    assert time.monotonic() - began < 20
+    assert mock_llm.stats()["requests"] == 0
+
+
 def test_allowed_tools_the_server_lacks(tmp_path, mock_llm):
     b = builder(basic_tools(allow_tools=["get_fact", "teleport"]))
     b.add_column(

@@ -217,3 +217,22 @@ async def test_relative_image_paths_of_a_dataset_seed_resolve_beside_its_parquet
     _, result, app = await run(builder, 1)
     assert result.errors == {}, result.error_samples
     assert app.stats()["image_parts"] == 1
+
+
+async def test_audio_and_video_context_reach_the_model(run) -> None:
+    seed = pd.DataFrame({"clip": ["SUQzBA==", "SUQzBA=="], "film": ["https://x.org/a.mp4", None]})
+    builder = _builder(seed)
+    builder.add_column(
+        dd.LLMTextColumnConfig(
+            name="summary",
+            prompt="Summarize",
+            model_alias="chat",
+            multi_modal_context=[
+                dd.AudioContext(column_name="clip", audio_format="mp3"),
+                dd.VideoContext(column_name="film"),
+            ],
+        )
+    )
+    _, result, app = await run(builder, 2)
+    assert result.errors == {}, result.error_samples
+    assert app.stats()["media_parts"] == {"input_audio": 2, "video_url": 1}

@@ -12,10 +12,10 @@ import pytest
 import dd_prefect.config as dd
 from dd_prefect.config.modality import ImageContext
 from dd_prefect.engine.media import (
+    context_parts,
     embedding_vector,
     image_base_dirs,
     image_format,
-    image_parts,
     image_payload,
     is_diffusion_model,
     save_images,
@@ -26,7 +26,7 @@ PNG = base64.b64encode(tiny_png("x")).decode()
 
 
 def _url(context: ImageContext, value: object, base_dirs: list[Path] | None = None) -> str:
-    parts = image_parts([context], {"c": value}, base_dirs or [])
+    parts = context_parts([context], {"c": value}, base_dirs or [])
     assert len(parts) == 1 and parts[0]["type"] == "image_url"
     return parts[0]["image_url"]["url"]
 
@@ -39,13 +39,13 @@ def test_values_become_urls_or_data_urls() -> None:
     assert _url(as_url, "s3-presigned-thing") == "s3-presigned-thing"
     jpeg = ImageContext(column_name="c", data_type="base64", image_format="jpeg")
     assert _url(jpeg, "/9j/4AAQ").startswith("data:image/jpeg;base64,")
-    assert image_parts([auto], {"c": None}) == []
-    assert len(image_parts([auto], {"c": [PNG, PNG]})) == 2
+    assert context_parts([auto], {"c": None}) == []
+    assert len(context_parts([auto], {"c": [PNG, PNG]})) == 2
 
 
 def test_a_format_that_contradicts_the_data_is_refused() -> None:
     with pytest.raises(ValueError, match=r"image context 'c'.*does not match"):
-        image_parts(
+        context_parts(
             [ImageContext(column_name="c", image_format="gif")],
             {"c": f"data:image/png;base64,{PNG}"},
         )
@@ -99,3 +99,50 @@ def test_save_images_writes_files_once(tmp_path: Path) -> None:
         "12.png",
         "12_1.png",
     ]
+
+
+def test_audio_and_video_contexts_become_data_designers_parts() -> None:
+    audio = dd.AudioContext(column_name="c")
+    video = dd.VideoContext(column_name="c", video_format="mp4")
+    row = {"c": "https://x.org/clip.mp3"}
+    assert context_parts([audio], row) == [
+        {"type": "audio_url", "audio_url": {"url": "https://x.org/clip.mp3"}}
+    ]
+    assert context_parts([audio], {"c": "data:audio/wav;base64,UklGRg=="}) == [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    ]
+    assert context_parts([video], {"c": "AAAA"}) == [
+        {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}}
+    ]
+    local = dd.VideoContext(column_name="c", data_type="url")
+    assert context_parts([local], {"c": "/data/v.webm"})[0]["video_url"] == {"url": "/data/v.webm"}
+    with pytest.raises(ValueError, match="audio context 'c': audio_format is required"):
+        context_parts([audio], {"c": "UklGRg=="})
+    with pytest.raises(ValueError, match="needs data_type 'url'"):
+        context_parts([audio], {"c": "/data/a.wav"})
+    with pytest.raises(ValueError, match="does not match"):
+        context_parts([video], {"c": "data:video/webm;base64,AAAA"})
+
+
+def test_contexts_are_told_apart_by_modality() -> None:
+    column = dd.LLMTextColumnConfig(
+        name="x",
+        prompt="p",
+        model_alias="m",
+        multi_modal_context=[
+            {"column_name": "a"},  # Data Designer's older image contexts have no modality
+            {"column_name": "b", "modality": "audio", "audio_format": "mp3"},
+            {"column_name": "c", "modality": "video"},
+        ],
+    )
+    kinds = [type(c) for c in column.multi_modal_context or []]
+    assert kinds == [dd.ImageContext, dd.AudioContext, dd.VideoContext]
+    with pytest.raises(ValueError, match="needs modality"):
+        dd.LLMTextColumnConfig(
+            name="x",
+            prompt="p",
+            model_alias="m",
+            multi_modal_context=[{"column_name": "a", "audio_format": "mp3"}],
+        )
+    with pytest.raises(ValueError, match="video_format is required"):
+        dd.VideoContext(column_name="v", data_type="base64")

@@ -107,7 +107,7 @@ def test_image_context_rules() -> None:
     assert legacy.modality == "image"
     with pytest.raises(ValidationError, match="image_format is required"):
         ImageContext(column_name="img", data_type="base64")
-    with pytest.raises(ValidationError, match="only image contexts"):
+    with pytest.raises(ValidationError, match="Input should be 'image'"):
         ImageContext.model_validate({"column_name": "a", "modality": "audio"})
 
 

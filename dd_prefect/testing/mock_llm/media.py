@@ -8,7 +8,8 @@
   ``imagen`` or ``dall``, or it asks for ``modalities`` with ``image``) is answered with a
   PNG in ``message.images`` (OpenRouter's shape), as image models answer over chat.
 - A chat model whose name holds ``reason`` or ``think`` adds ``reasoning_content``.
-- ``image_url`` parts of chat messages are counted (``image_parts`` in the stats).
+- Media parts of chat messages are counted: ``image_parts`` (``image_url``) and
+  ``media_parts`` (by type: ``image_url``, ``input_audio``, ``audio_url``, ``video_url``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from .answers import canonical
 
 __all__ = [
     "EMBEDDING_DIMENSIONS",
-    "count_image_parts",
     "embeddings_payload",
     "image_message",
     "images_payload",
     "is_image_chat",
+    "media_parts",
     "reasoning_for",
     "tiny_png",
 ]
@@ -134,12 +135,14 @@ def reasoning_for(model: str, content: str) -> str | None:
     return f"Mock reasoning {_digest(model, content).hex()[:8]}: first think, then answer."
 
 
-def count_image_parts(messages: list[Any]) -> int:
-    """How many ``image_url`` content parts the messages hold."""
-    return sum(
-        1
-        for message in messages
-        if isinstance(message, dict) and isinstance(message.get("content"), list)
-        for part in message["content"]
-        if isinstance(part, dict) and part.get("type") == "image_url"
-    )
+def media_parts(messages: list[Any]) -> dict[str, int]:
+    """How many content parts of each type but text (``image_url``, ``input_audio``,
+    ``audio_url``, ``video_url``, ...) the messages hold."""
+    counts: dict[str, int] = {}
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(kind, str) and kind != "text":
+                counts[kind] = counts.get(kind, 0) + 1
+    return counts

@@ -13,11 +13,11 @@ from typing import Any, NamedTuple
 from .answers import approx_tokens, break_json, build_answer, canonical, message_text
 from .config import DEFAULT_MODEL, MockLLMConfig
 from .media import (
-    count_image_parts,
     embeddings_payload,
     image_message,
     images_payload,
     is_image_chat,
+    media_parts,
     reasoning_for,
 )
 from .tool_calls import mention_tool_results, tool_calls_for
@@ -63,6 +63,7 @@ class _Stats:
     completion_tokens: int = 0
     auth: dict[str, int] = dataclasses.field(default_factory=dict)
     image_parts: int = 0
+    media_parts: dict[str, int] = dataclasses.field(default_factory=dict)
     by_route: dict[str, int] = dataclasses.field(default_factory=dict)
     tool_calls: int = 0
 
@@ -121,6 +122,7 @@ class MockLLMState:
             "completion_tokens": s.completion_tokens,
             "auth": dict(s.auth),
             "image_parts": s.image_parts,
+            "media_parts": dict(s.media_parts),
             "by_route": dict(s.by_route),
             "tool_calls": s.tool_calls,
         }
@@ -168,7 +170,9 @@ class MockLLMState:
             messages = []
         elif not isinstance(messages, list) or not messages:
             return error(400, "'messages' must be a non-empty list", "invalid_request_error", None)
-        stats.image_parts += count_image_parts(messages)
+        for kind, count in media_parts(messages).items():
+            stats.media_parts[kind] = stats.media_parts.get(kind, 0) + count
+        stats.image_parts = stats.media_parts.get("image_url", 0)
         if request.get("stream"):
             return error(
                 400, "streaming is not supported by the mock", "invalid_request_error", None
