@@ -362,6 +362,7 @@ def test_list_mcp_tool_names(tmp_path, mock_llm):
         "get_fact",
         "add_numbers",
         "list_topics",
+        "chart",
         "fail",
     ]
     with pytest.raises(ConfigValidationError, match="no MCP provider named 'nope'"):
@@ -473,3 +474,21 @@ def test_cli_takes_the_workers_mcp_providers(tmp_path, monkeypatch, capsys):
     path.write_text(yaml.safe_dump({**spec, "mcp_providers": [stdio().model_dump()]}))
     assert main(["validate", str(path)]) != 0
     assert "mcp_providers" in capsys.readouterr().err
+
+
+def test_an_image_result_is_passed_on_as_an_image_block(tmp_path, mock_llm):
+    b = builder(basic_tools(allow_tools=["chart"]))
+    b.add_column(
+        name="x",
+        column_type="llm-text",
+        model_alias="m",
+        prompt="Draw {{ topic }}",
+        tool_alias="basic-tools",
+        with_trace="all_messages",
+    )
+    df = designer(tmp_path, mock_llm, [stdio()]).preview(b, num_records=1).dataset
+    (tool,) = [m for m in df["x__trace"][0] if m["role"] == "tool"]
+    (block,) = tool["content"]
+    assert block["type"] == "image_url"
+    assert block["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
+    assert mock_llm.stats()["image_parts"] == 1
