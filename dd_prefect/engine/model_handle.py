@@ -249,9 +249,14 @@ class ModelHandle:
         return base64.b64encode(answer.content).decode()
 
     def _count_tokens(self, usage: Any) -> None:
+        """Add an answer's usage (the images API names its tokens input/output)."""
         if usage is not None:
-            self.usage.prompt_tokens += getattr(usage, "prompt_tokens", 0) or 0
-            self.usage.completion_tokens += getattr(usage, "completion_tokens", 0) or 0
+            prompt = getattr(usage, "prompt_tokens", None) or getattr(usage, "input_tokens", 0)
+            completion = getattr(usage, "completion_tokens", None) or getattr(
+                usage, "output_tokens", 0
+            )
+            self.usage.prompt_tokens += prompt or 0
+            self.usage.completion_tokens += completion or 0
 
     async def _request(self, send: Callable[[], Awaitable[T]]) -> T:
         """`send()` once, then retried after transient failures; failures are counted."""

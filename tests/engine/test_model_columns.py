@@ -236,3 +236,16 @@ async def test_audio_and_video_context_reach_the_model(run) -> None:
     _, result, app = await run(builder, 2)
     assert result.errors == {}, result.error_samples
     assert app.stats()["media_parts"] == {"input_audio": 2, "video_url": 1}
+
+
+async def test_usage_counts_embedding_and_image_tokens() -> None:
+    app = MockLLMApp()
+    async with ModelRegistry(
+        [dd.ModelProvider(name="mock")], MODELS, http_clients={"mock": in_process_client(app=app)}
+    ) as registry:
+        await registry.handle("embed").embed(["a fox in the snow"])
+        await registry.handle("dalle").generate_image("a fox in the snow", [])
+        embed, image = registry.usage["mock/mock-embed"], registry.usage["mock/dall-e-3"]
+    tokens = len("a fox in the snow") // 4 + 1
+    assert (embed.requests, embed.prompt_tokens) == (1, tokens)
+    assert (image.requests, image.prompt_tokens, image.completion_tokens) == (1, tokens, 1)

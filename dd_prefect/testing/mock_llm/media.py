@@ -110,7 +110,9 @@ def images_payload(request: dict[str, Any], model: str, created: int) -> dict[st
     data = [
         {"b64_json": base64.b64encode(tiny_png(model, prompt, i)).decode()} for i in range(count)
     ]
-    return {"created": created, "data": data}
+    tokens = len(prompt) // 4 + 1  # usage as OpenAI's image models report it
+    usage = {"input_tokens": tokens, "output_tokens": count, "total_tokens": tokens + count}
+    return {"created": created, "data": data, "usage": usage}
 
 
 def is_image_chat(model: str, request: dict[str, Any]) -> bool:

@@ -355,5 +355,6 @@ class MockLLMState:
         if isinstance(payload, str):
             return error(400, payload, "invalid_request_error", None)
         usage = payload.get("usage") or {}
-        self._stats.prompt_tokens += usage.get("prompt_tokens", 0)
+        self._stats.prompt_tokens += usage.get("prompt_tokens", usage.get("input_tokens", 0))
+        self._stats.completion_tokens += usage.get("output_tokens", 0)
         return Reply(200, payload)
