@@ -34,6 +34,8 @@ class RunConfig(BaseModel):
       ``{% if v %}``) see None either way.
     - `max_parallel_stages`: stages of a workflow that run at once (independent branches
       of its DAG).
+    - `display_tui`: accepted for Data Designer programs and changes nothing: progress shows
+      in Prefect's UI and in ``dd-prefect run``'s bar.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,3 +53,4 @@ class RunConfig(BaseModel):
     max_template_steps: int = Field(default=100_000, ge=1)
     template_null: Literal["error", "empty"] = "error"
     max_parallel_stages: int = Field(default=4, ge=1)
+    display_tui: bool = False

@@ -10,6 +10,7 @@ df = results.load_dataset()
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from dd_prefect.config.builder import DataDesignerConfig
@@ -70,6 +71,7 @@ class DataDesigner:
         wait_for_lock: bool = False,
         mcp_providers: list[MCPProvider | LocalStdioMCPProvider] | None = None,
     ) -> None:
+        self._retry_policy = retry_policy
         self.runtime = Runtime(
             artifact_path=Path("artifacts" if artifact_path is None else artifact_path),
             providers=list(model_providers)
@@ -99,6 +101,13 @@ class DataDesigner:
     @property
     def run_config(self) -> RunConfig:
         return self.runtime.run_config
+
+    def set_run_config(self, run_config: RunConfig) -> None:
+        """Use `run_config` from now on (Data Designer's setter); LLM retries follow its
+        `max_llm_retries` unless a `retry_policy` was given."""
+        self.runtime = dataclasses.replace(
+            self.runtime, run_config=run_config, retry=self._retry_policy
+        )
 
     @property
     def info(self) -> InterfaceInfo:

@@ -13,9 +13,10 @@ The programs are files of NVIDIA-NeMo/DataDesigner at 99517abc (its 0.9.7 docs) 
   outputs, Jinja expressions, ``conditional_params`` and ``skip``. (Tutorial 3 downloads
   its seed from GitHub, 4-6 need IPython and Hugging Face datasets.)
 - ``tests/fixtures/data_designer/programs/``: the recipes of ``docs/assets/recipes/
-  code_generation`` and ``qa_and_chat``, run as their README says with ``--num-records``:
-  Data Designer's default alias ``openai-text``, code and judge columns, code validation,
-  ``DataDesigner(artifact_path=None)``, ``results.artifact_storage``.
+  code_generation`` and ``qa_and_chat`` (Data Designer's default alias ``openai-text``,
+  code and judge columns, code validation) and four of ``vlm_long_doc`` (their own vLLM
+  provider, page images as context, custom columns, ``set_run_config``), run as their
+  docstrings say; ``DataDesigner(artifact_path=None)``, ``results.artifact_storage``.
 
 Each runs as a script in a fresh process, pointed where a Data Designer user points it:
 the default providers' endpoints are set in ``$DATA_DESIGNER_HOME/model_providers.yaml``
@@ -117,23 +118,48 @@ def test_data_designer_tutorial_runs_with_only_imports_changed(
     assert frame["product_subcategory"].notna().all()
 
 
+SEEDS = FIXTURES / "seeds"
+VLM = "--vllm-endpoint {mock} --num-records 2 --seed-path"
+
+
 @pytest.mark.parametrize(
-    "recipe",
+    ("program", "command_line", "dataset", "records"),
     [
-        "text_to_python",
-        "text_to_sql",
-        "enterprise_text_to_sql",
-        "multi_turn_chat",
-        "product_info_qa",
+        ("text_to_python", "--num-records 3", "dataset", 3),
+        ("text_to_sql", "--num-records 3", "dataset", 3),
+        ("enterprise_text_to_sql", "--num-records 3", "dataset", 3),
+        ("multi_turn_chat", "--num-records 3", "dataset", 3),
+        ("product_info_qa", "--num-records 3", "dataset", 3),
+        (
+            "vlm_02_nemotron_parse_ocr",
+            f"{VLM} {SEEDS}/seed_per_page.parquet",
+            "nemotron_parse_ocr",
+            2,
+        ),
+        ("vlm_03_text_qa", f"{VLM} {SEEDS}/seed_transcribed.parquet", "text_qa", 2),
+        (
+            "vlm_04_page_classification",
+            f"{VLM} {SEEDS}/seed_per_page.parquet",
+            "page_classification",
+            2,
+        ),
+        (
+            "vlm_09_frontier_judge",
+            f"--endpoint {{mock}} --api-key-env OPENAI_API_KEY --model-id gpt-5 --num-records 2 "
+            f"--seed-path {SEEDS}/seed_qa_pairs.parquet",
+            "frontier_judge",
+            2,
+        ),
     ],
 )
 def test_data_designer_recipe_runs_with_only_imports_changed(
-    prefect_server, mock_llm, tmp_path, recipe
+    prefect_server, mock_llm, tmp_path, program, command_line, dataset, records
 ):
-    program = FIXTURES / "programs" / f"{recipe}.py"
-    run = run_program(program, ["--num-records", "3"], tmp_path, prefect_server, mock_llm)
-    # DataDesigner(artifact_path=None) and create() without a dataset name, as in DD
-    base = tmp_path / "artifacts" / "dataset"
-    assert f"Dataset saved to: {Path('artifacts/dataset/parquet-files')}" in run.stdout
-    assert "3 records (target 3)" in run.stdout  # results.load_analysis().to_report()
-    check_dataset(base, 3)
+    """A recipe run as its docstring says (the vLLM / judge endpoint is the mock)."""
+    args = command_line.format(mock=mock_llm.url).split()
+    path = FIXTURES / "programs" / f"{program}.py"
+    run = run_program(path, args, tmp_path, prefect_server, mock_llm)
+    # DataDesigner(artifact_path=None): ./artifacts, as in Data Designer
+    assert f"Dataset saved to: {Path('artifacts', dataset, 'parquet-files')}" in run.stdout
+    assert f"{records} records (target {records})" in run.stdout  # load_analysis().to_report()
+    check_dataset(tmp_path / "artifacts" / dataset, records)

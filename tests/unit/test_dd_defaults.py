@@ -203,3 +203,12 @@ def test_a_default_provider_s_key_is_read_when_a_run_starts(
     designer.validate(qa_builder("nvidia-text"))
     with pytest.raises(DataDesignerGenerationError, match=r"NVIDIA_API_KEY.* is not set"):
         designer.preview(qa_builder("nvidia-text"), num_records=1)
+
+
+def test_set_run_config_as_data_designer_programs_call_it(tmp_path: Path) -> None:
+    designer = DataDesigner(artifact_path=None, model_providers=mock_as("openai"))
+    assert designer.artifact_path == Path("artifacts")
+    designer.set_run_config(dd.RunConfig(display_tui=True, max_llm_retries=1, seed=3))
+    assert designer.run_config.seed == 3 and designer.runtime.retry is not None
+    assert designer.runtime.retry.max_retries == 1
+    assert len(designer.preview(qa_builder(), num_records=2).dataset) == 2
