@@ -10,8 +10,13 @@ The programs are files of NVIDIA-NeMo/DataDesigner at 99517abc (its 0.9.7 docs) 
   expressions.py``. ``DataDesigner()`` with no arguments, a model on the default ``nvidia``
   provider, ``info.display``, ``validate``, ``preview`` (sample records, analysis report),
   ``create`` on Prefect, ``load_dataset`` and ``load_analysis``; the second adds structured
-  outputs, Jinja expressions, ``conditional_params`` and ``skip``. (Tutorial 3 downloads
-  its seed from GitHub, 4-6 need IPython and Hugging Face datasets.)
+  outputs, Jinja expressions, ``conditional_params`` and ``skip``.
+- ``tutorial_generating_images.py`` and ``tutorial_editing_images.py``: ``5-generating-
+  images.py`` and ``6-editing-images-with-image-context.py``, image columns on the default
+  ``openrouter`` provider, the second editing the first image with it as context. They
+  show images with ``IPython.display``; ``notebook_display/`` stands in for it (it prints,
+  and checks each image file exists). (Tutorial 3 downloads its seed from GitHub, 4 a
+  Hugging Face dataset.)
 - ``tests/fixtures/data_designer/programs/``: the recipes of ``docs/assets/recipes/
   code_generation`` and ``qa_and_chat`` (Data Designer's default alias ``openai-text``,
   code and judge columns, code validation) and four of ``vlm_long_doc`` (their own vLLM
@@ -64,9 +69,12 @@ def run_program(
     env = {
         **os.environ,
         **prefect_server.env,
+        # notebooks import IPython.display to show images: a stand-in that prints
+        "PYTHONPATH": str(FIXTURES / "notebook_display"),
         "DATA_DESIGNER_HOME": str(home),
         "NVIDIA_API_KEY": KEY,
         "OPENAI_API_KEY": KEY,
+        "OPENROUTER_API_KEY": KEY,
         "COLUMNS": "120",
     }
     run = subprocess.run(
@@ -95,27 +103,35 @@ def check_dataset(base: Path, records: int) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    ("script", "dataset", "requests"),
+    ("script", "dataset", "records", "requests"),
     [
         # preview: 2 records x 2 LLM columns; create: 10 x 2
-        ("tutorial_basics.py", "tutorial-1", 2 * 2 + 10 * 2),
+        ("tutorial_basics.py", "tutorial-1", 10, 2 * 2 + 10 * 2),
         # rows whose review is skipped make fewer requests
-        ("tutorial_structured_outputs.py", "tutorial-2", None),
+        ("tutorial_structured_outputs.py", "tutorial-2", 10, None),
+        # an image per record (preview 2, create 2)
+        ("tutorial_generating_images.py", "tutorial-5-images", 2, 2 + 2),
+        # a portrait, then an edit of it with the portrait as context (preview 2, create 5)
+        ("tutorial_editing_images.py", "tutorial-6-edited-images", 5, 2 * (2 + 5)),
     ],
 )
 def test_data_designer_tutorial_runs_with_only_imports_changed(
-    prefect_server, mock_llm, tmp_path, script, dataset, requests
+    prefect_server, mock_llm, tmp_path, script, dataset, records, requests
 ):
+    source = (FIXTURES / script).read_text()
     run = run_program(FIXTURES / script, [], tmp_path, prefect_server, mock_llm)
     if requests is not None:
         assert mock_llm.stats()["requests"] == requests
-    if "info.display" in (FIXTURES / script).read_text():
+    if "info.display" in source:
         assert "sampler_type" in run.stdout and "person_from_faker" in run.stdout
     assert "record 0" in run.stdout  # preview.display_sample_record()
-    assert "2 records (target 2)" in run.stdout  # preview.analysis.to_report()
-    assert "10 records (target 10)" in run.stdout  # results.load_analysis().to_report()
-    frame = check_dataset(tmp_path / "artifacts" / dataset, 10)
-    assert frame["product_subcategory"].notna().all()
+    if "preview.analysis.to_report()" in source:
+        assert "2 records (target 2)" in run.stdout
+    if "results.load_analysis()" in source:
+        assert f"{records} records (target {records})" in run.stdout
+    if "IPImage(filename=" in source:  # the notebook shows the image files it wrote
+        assert run.stdout.count(f"[display] Image('{Path('artifacts', dataset, 'images')}") >= 2
+    check_dataset(tmp_path / "artifacts" / dataset, records)
 
 
 SEEDS = FIXTURES / "seeds"
