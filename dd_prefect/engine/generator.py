@@ -122,6 +122,7 @@ class DatasetGenerator:
         EarlyShutdownError when the error window trips.
         """
         began = time.perf_counter()
+        await self.models.tools.ready()
         frame = self._base_frame(start, num_rows)
         if self.samplers:
             frame = sample_columns(

@@ -141,6 +141,13 @@ class ToolRegistry:
             self._sets[alias] = ToolSet(config, self.sessions)
         return self._sets[alias]
 
+    async def ready(self) -> None:
+        """List the tools of every tool config in use (once per run; then at once): a
+        provider that cannot be reached fails here, before any LLM call, as Data Designer's
+        health check does."""
+        for tools in list(self._sets.values()):
+            await tools.schemas()
+
     async def aclose(self) -> None:
         """Close the MCP sessions (stopping the servers started over stdio)."""
         await self.sessions.aclose()

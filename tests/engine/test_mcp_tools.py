@@ -246,7 +246,9 @@ def test_providers_the_run_lacks_fail_before_any_llm_call(tmp_path, mock_llm):
 
 
 def test_a_server_that_does_not_start_names_provider_and_command(tmp_path, mock_llm):
+    """Checked before any LLM call, also of columns without tools."""
     b = builder(basic_tools())
+    b.add_column(name="plain", column_type="llm-text", model_alias="m", prompt="{{ topic }}")
     b.add_column(
         name="fact",
         column_type="llm-text",
