@@ -98,7 +98,6 @@ class MCPSessions:
         self._holders: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
         self._tools: dict[str, asyncio.Future[tuple[ToolDefinition, ...]]] = {}
-        self.sessions_opened = 0
 
     def provider(self, name: str) -> MCPProvider | LocalStdioMCPProvider:
         """The provider called `name` (GenerationError naming the known ones if none is)."""
@@ -205,7 +204,6 @@ class MCPSessions:
                 streams = await stack.enter_async_context(_transport(provider, headers))
                 session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
                 await session.initialize()
-                self.sessions_opened += 1
                 opened.set_result(session)
                 await self._stop.wait()
         except Exception as exc:
