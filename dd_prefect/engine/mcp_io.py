@@ -136,6 +136,8 @@ class MCPSessions:
             await asyncio.wait_for(asyncio.wrap_future(future), CLOSE_TIMEOUT)
         loop.call_soon_threadsafe(loop.stop)
         await asyncio.to_thread(thread.join, CLOSE_TIMEOUT)
+        if not thread.is_alive():
+            loop.close()
 
     # -- on the caller's loop ------------------------------------------------------------
 
