@@ -25,10 +25,13 @@ def upstreams_of(stages: list[Stage]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def sinks_of(stages: list[Stage]) -> list[str]:
-    """The stages nothing depends on, in add order (a linear workflow: its last stage)."""
-    fed = {u for ups in upstreams_of(stages).values() for u in ups}
-    return [s.name for s in stages if s.name not in fed]
+def sinks_of(stages: list[Stage], among: set[str] | None = None) -> list[str]:
+    """The stages nothing depends on, in add order (a linear workflow: its last stage);
+    with `among`, the stages of that set none of the set depends on (a run of targets)."""
+    names = among if among is not None else {s.name for s in stages}
+    upstreams = upstreams_of(stages)
+    fed = {u for name in names for u in upstreams[name]}
+    return [s.name for s in stages if s.name in names and s.name not in fed]
 
 
 def dag_problems(stages: list[Stage]) -> list[ConfigIssue]:

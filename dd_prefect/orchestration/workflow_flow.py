@@ -134,7 +134,7 @@ async def _execute(
         layout.dir.mkdir(parents=True, exist_ok=True)
         board = WorkflowBoard(run.name, layout)
         await executor.run_all(registry, board)
-    sinks = [s for s in sinks_of(run.stages) if s in executor.results]
+    sinks = sinks_of(run.stages, among=set(executor.results))
     results = CompositeWorkflowResults(run.name, layout.dir, executor.results, sinks=sinks)
     if len(sinks) == 1 and isinstance(final := results[sinks[0]], StageResult):
         await board.point_at(final.name, final.output_path, final.actual_records)

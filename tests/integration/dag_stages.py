@@ -190,3 +190,40 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+_ARRIVED: set[str] = set()
+
+
+async def lease_holders(row: dict, params: dict) -> int:
+    """In-process only: waits until branch `params["other"]` has arrived too (so both run
+    at once), then returns how many processes hold the shared model's global limit."""
+    import asyncio
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    from dd_prefect.orchestration.throttle import counter_names, limit_name
+
+    _ARRIVED.add(params["me"])
+    deadline = time.monotonic() + 60
+    while params["other"] not in _ARRIVED:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"branch {params['other']} never ran beside {params['me']}")
+        await asyncio.sleep(0.02)
+    processes, _ = counter_names(limit_name("mock/shared-model"))
+    async with get_client() as client:
+        return (await client.read_global_concurrency_limit_by_name(processes)).active_slots
+
+
+def counting_branch(me: str, other: str) -> dd.DataDesignerConfigBuilder:
+    """A branch on the model `shared` whose rows record the lease holders they saw."""
+    b = branch("shared", f"{me}: {{{{ question }}}}", f"{me}_answer")
+    b.add_column(
+        name="holders",
+        column_type="custom",
+        function="tests.integration.dag_stages:lease_holders",
+        params={"me": me, "other": other},
+        required_columns=[f"{me}_answer"],
+    )
+    return b

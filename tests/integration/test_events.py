@@ -157,6 +157,7 @@ async def test_stages_and_the_workflow_emit_completed_events(prefect_server, moc
         "workflow_dir": workflow_dir,
         "artifact_path": str((tmp_path / "artifacts").resolve()),
         "final_stage": "answers",
+        "final_stages": ["answers"],
         "output_path": output,
         "records": 6,
         "stages": {"topics": "completed", "answers": "completed"},

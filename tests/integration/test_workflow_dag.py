@@ -354,3 +354,21 @@ def test_killed_during_the_branches_then_resumed_equals_a_clean_run(
             read_parquet(parquet_files(tmp_path / "b" / ds.KILLED / stage_dir / "parquet-files")),
             read_parquet(parquet_files(wf / stage_dir / "parquet-files")),
         )
+
+
+async def test_branches_on_one_model_share_one_lease(prefect_server, mock_llm, tmp_path):
+    """Two branches running at once on the same model hold one lease of its global limit
+    (one process in its counter), through the real server's global concurrency limits."""
+    ds._ARRIVED.clear()
+    d = make_designer(tmp_path, mock_llm.url)
+    d.runtime.global_throttle = True
+    workflow = (
+        d.compose_workflow("one-lease")
+        .add_stage("topics", ds.topics(), num_records=4)
+        .add_stage("left", ds.counting_branch("left", "right"), depends_on=["topics"])
+        .add_stage("right", ds.counting_branch("right", "left"), depends_on=["topics"])
+    )
+    results = await workflow.arun()
+    for branch in ("left", "right"):
+        assert set(results.load_stage_output(branch)["holders"]) == {1}
+    assert mock_llm.stats()["max_in_flight"] <= 4  # the model's max_parallel_requests
