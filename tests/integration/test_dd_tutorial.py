@@ -19,9 +19,11 @@ The programs are files of NVIDIA-NeMo/DataDesigner at 99517abc (its 0.9.7 docs) 
   Hugging Face dataset.)
 - ``tests/fixtures/data_designer/programs/``: the recipes of ``docs/assets/recipes/
   code_generation`` and ``qa_and_chat`` (Data Designer's default alias ``openai-text``,
-  code and judge columns, code validation) and four of ``vlm_long_doc`` (their own vLLM
-  provider, page images as context, custom columns, ``set_run_config``), run as their
-  docstrings say; ``DataDesigner(artifact_path=None)``, ``results.artifact_storage``.
+  code and judge columns, code validation), four of ``vlm_long_doc`` (their own vLLM
+  provider, page images as context, custom columns, ``set_run_config``) and three of
+  ``fern/assets/recipes/image_generation`` (image models on the default ``openrouter``
+  provider, image edits), run as their docstrings say; ``DataDesigner(artifact_path=
+  None)``, ``results.artifact_storage``.
 
 Each runs as a script in a fresh process, pointed where a Data Designer user points it:
 the default providers' endpoints are set in ``$DATA_DESIGNER_HOME/model_providers.yaml``
@@ -166,6 +168,9 @@ VLM = "--vllm-endpoint {mock} --num-records 2 --seed-path"
             "frontier_judge",
             2,
         ),
+        ("img_funny_pet_image_edits", "--num-records 2", "funny-pet-image-edits", 2),
+        ("img_product_image_variations", "--num-records 2", "product-image-variations", 2),
+        ("img_traffic_scenarios", "--num-records 2", "synthetic-traffic-scenarios", 2),
     ],
 )
 def test_data_designer_recipe_runs_with_only_imports_changed(
@@ -176,6 +181,10 @@ def test_data_designer_recipe_runs_with_only_imports_changed(
     path = FIXTURES / "programs" / f"{program}.py"
     run = run_program(path, args, tmp_path, prefect_server, mock_llm)
     # DataDesigner(artifact_path=None): ./artifacts, as in Data Designer
-    assert f"Dataset saved to: {Path('artifacts', dataset, 'parquet-files')}" in run.stdout
-    assert f"{records} records (target {records})" in run.stdout  # load_analysis().to_report()
+    if program.startswith("img_"):  # they print the dataset directory and a count
+        assert f"Dataset artifacts: {Path('artifacts', dataset)}" in run.stdout
+        assert f"Generated {records} " in run.stdout
+    else:  # they print results.artifact_storage.final_dataset_path and the analysis
+        assert f"Dataset saved to: {Path('artifacts', dataset, 'parquet-files')}" in run.stdout
+        assert f"{records} records (target {records})" in run.stdout
     check_dataset(tmp_path / "artifacts" / dataset, records)
