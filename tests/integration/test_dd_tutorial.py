@@ -23,7 +23,8 @@ The programs are files of NVIDIA-NeMo/DataDesigner at 99517abc (its 0.9.7 docs) 
   provider, page images as context, custom columns, ``set_run_config``) and three of
   ``fern/assets/recipes/image_generation`` (image models on the default ``openrouter``
   provider, image edits), run as their docstrings say; ``DataDesigner(artifact_path=
-  None)``, ``results.artifact_storage``.
+  None)``, ``results.artifact_storage``. And ``mcp_and_tooluse/basic_mcp.py``: tools from
+  its own MCP server.
 
 Each runs as a script in a fresh process, pointed where a Data Designer user points it:
 the default providers' endpoints are set in ``$DATA_DESIGNER_HOME/model_providers.yaml``
@@ -188,3 +189,16 @@ def test_data_designer_recipe_runs_with_only_imports_changed(
         assert f"Dataset saved to: {Path('artifacts', dataset, 'parquet-files')}" in run.stdout
         assert f"{records} records (target {records})" in run.stdout
     check_dataset(tmp_path / "artifacts" / dataset, records)
+
+
+def test_data_designer_mcp_recipe_runs_with_only_imports_changed(
+    prefect_server, mock_llm_factory, tmp_path
+):
+    """``mcp_and_tooluse/basic_mcp.py``: its own MCP server (the recipe file itself, over
+    stdio) serves the tools; the model (the mock, calling one tool per generation) gets
+    their results back. A preview, on the default ``nvidia-text`` alias."""
+    mock = mock_llm_factory(tool_call_turns=1)
+    program = FIXTURES / "programs" / "mcp_basic_mcp.py"
+    run = run_program(program, ["--num-records", "2"], tmp_path, prefect_server, mock)
+    assert "Tool said:" in run.stdout  # a tool result reached the model's answer
+    assert mock.stats()["tool_calls"] >= 2  # at least one per record
