@@ -3,13 +3,14 @@ report, one sample record at a time, and the paths of a dataset's artifacts.
 
 ``preview.analysis.to_report()``, ``results.load_analysis()``,
 ``preview.display_sample_record()`` and ``results.artifact_storage.final_dataset_path``
-work as in Data Designer. The analysis is descriptive (counts, nulls, distinct values, a
-few examples per column); Data Designer's LLM-judge score profiles are not computed.
+work as in Data Designer. The analysis (:mod:`dd_prefect.workflow.analysis_store`) holds
+per-column counts, distributions, category frequencies against their weights, judge score
+distributions, estimated tokens per cell, failed rows and LLM usage; Data Designer's
+LLM-written summaries of judge scores are not produced.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,23 @@ from typing import Any
 import pandas as pd
 
 from dd_prefect.engine.output import DROPPED_DIR, PARQUET_DIR, PROCESSORS_DIR
-from dd_prefect.engine.parquet_io import plain_value
-from dd_prefect.workflow.layout import METADATA_FILE, DatasetLayout
+from dd_prefect.workflow.analysis_store import load_or_compute, profile
+from dd_prefect.workflow.layout import METADATA_FILE
+from dd_prefect.workflow.profiles import frames, is_missing, text_of
 
 
 @dataclass(frozen=True)
 class ColumnStatistics:
-    """What one column of a dataset holds."""
+    """What one column of a dataset holds (Data Designer's column statistics, one class
+    for every column type; fields that do not apply to a column are None).
+
+    ``distribution`` is Data Designer's: numerical (min, max, mean, stddev, median, plus
+    ``quantiles`` and a ``histogram`` of numpy's bins) or categorical (most and least
+    common value, ``histogram`` of categories and counts). ``length_distribution``: the
+    same numerical shape over text lengths in characters. ``category_weights``: a category
+    sampler's configured values and normalized weights. ``output_tokens_*``: tokens per
+    cell of an LLM column, estimated from its text (no per-cell token count is recorded).
+    """
 
     column_name: str
     dtype: str
@@ -31,40 +42,134 @@ class ColumnStatistics:
     num_null: int
     num_unique: int
     examples: list[str]
+    column_type: str = "general"
+    num_unique_estimated: bool = False
+    sampler_type: str | None = None
+    distribution_type: str | None = None
+    distribution: dict[str, Any] | None = None
+    length_distribution: dict[str, Any] | None = None
+    category_weights: dict[str, list[Any]] | None = None
+    output_tokens_mean: float | None = None
+    output_tokens_median: float | None = None
+    output_tokens_stddev: float | None = None
+    output_tokens_distribution: dict[str, Any] | None = None
+    num_valid_records: int | None = None
+
+    @property
+    def percent_null(self) -> float:
+        return 100 * self.num_null / self.num_records if self.num_records else 0.0
+
+    @property
+    def percent_unique(self) -> float:
+        return 100 * self.num_unique / self.num_records if self.num_records else 0.0
 
 
 class DatasetAnalysis:
-    """Per-column statistics of a generated dataset (Data Designer's profiler results)."""
+    """A dataset's profile (Data Designer's ``DatasetProfilerResults``): per-column
+    statistics, judge score distributions (``column_profiles``), failed rows and LLM usage.
 
-    def __init__(self, dataset: pd.DataFrame, target_num_records: int | None = None) -> None:
-        self.num_records = len(dataset)
-        self.target_num_records = (
-            self.num_records if target_num_records is None else target_num_records
-        )
-        self.column_statistics = [_statistics(dataset, c) for c in dataset.columns]
+    ``DatasetAnalysis(frame)`` profiles rows in memory; ``results.load_analysis()`` reads
+    a dataset's files batch by batch and keeps the result in ``analysis.json`` beside it.
+    """
+
+    def __init__(
+        self,
+        dataset: pd.DataFrame | None = None,
+        target_num_records: int | None = None,
+        *,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        if data is None:
+            frame = dataset if dataset is not None else pd.DataFrame()
+            data = profile(frames([frame]), None, None, target_num_records)
+        self.data = data
+        self.num_records: int = data["num_records"]
+        self.target_num_records: int = data["target_num_records"]
+        self.column_statistics = [ColumnStatistics(**s) for s in data["column_statistics"]]
+        self.side_effect_column_names: list[str] | None = data.get("side_effect_column_names")
+        self.column_profiles: list[dict[str, Any]] | None = data.get("column_profiles")
+        self.failed_rows: dict[str, Any] = data.get("failed_rows") or {}
+        self.llm_usage: dict[str, dict[str, Any]] = data.get("llm_usage") or {}
+
+    @property
+    def percent_complete(self) -> float:
+        """Records made, as a percentage of the target."""
+        return 100 * self.num_records / self.target_num_records if self.target_num_records else 0.0
+
+    @property
+    def column_types(self) -> list[str]:
+        """The column types present, in first-seen order."""
+        return list(dict.fromkeys(s.column_type for s in self.column_statistics))
+
+    def get_column_statistics_by_type(self, column_type: str) -> list[ColumnStatistics]:
+        """The statistics of the columns of `column_type` (``"llm-judge"``, ``"sampler"``...)."""
+        return [s for s in self.column_statistics if s.column_type == column_type]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "num_records": self.num_records,
-            "target_num_records": self.target_num_records,
+            **self.data,
             "column_statistics": [asdict(s) for s in self.column_statistics],
         }
 
-    def to_report(self) -> None:
-        """Print the analysis as a table."""
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(
-            title=f"{self.num_records} records (target {self.target_num_records})",
-            show_lines=False,
-        )
-        for header in ("column", "dtype", "nulls", "unique", "examples"):
-            table.add_column(header)
+    def category_rows(self) -> list[dict[str, Any]]:
+        """One row per category of each categorical column: count, share and (for a
+        category sampler) the configured weight."""
+        rows = []
         for s in self.column_statistics:
-            examples = ", ".join(s.examples)
-            table.add_row(s.column_name, s.dtype, str(s.num_null), str(s.num_unique), examples)
-        Console().print(table)
+            if s.distribution_type != "categorical" or not s.distribution:
+                continue
+            hist = s.distribution["histogram"]
+            total = sum(hist["counts"]) or 1
+            weights = s.category_weights or {"categories": [], "weights": []}
+            expected = dict(zip(map(str, weights["categories"]), weights["weights"], strict=True))
+            for category, count in zip(hist["categories"], hist["counts"], strict=True):
+                weight = expected.pop(str(category), None)
+                rows.append(_category_row(s.column_name, category, count, total, weight))
+            for category, weight in expected.items():  # configured, never drawn
+                rows.append(_category_row(s.column_name, category, 0, total, weight))
+        return rows
+
+    def score_rows(self) -> list[dict[str, Any]]:
+        """One row per score value of each judge column's score: count and share."""
+        rows = []
+        for profile_ in self.column_profiles or []:
+            histograms = profile_["score_distributions"]["histograms"]
+            for score, hist in histograms.items():
+                total = sum(hist["counts"]) or 1
+                for value, count in sorted(
+                    zip(hist["categories"], hist["counts"], strict=True), key=lambda p: str(p[0])
+                ):
+                    rows.append(
+                        {
+                            "column": profile_["column_name"],
+                            "score": score,
+                            "value": value,
+                            "count": count,
+                            "share": round(count / total, 4),
+                        }
+                    )
+        return rows
+
+    def to_report(self) -> None:
+        """Print the analysis as tables (columns; categories vs weights; judge scores)."""
+        from rich.console import Console
+
+        console = Console()
+        console.print(
+            _table(
+                f"{self.num_records} records (target {self.target_num_records})",
+                [_column_row(s) for s in self.column_statistics],
+            )
+        )
+        for title, rows in (
+            ("category frequencies (vs configured weights)", self.category_rows()),
+            ("judge score distributions", self.score_rows()),
+        ):
+            if rows:
+                console.print(_table(title, rows))
+        failed = self.failed_rows
+        if failed.get("dropped_rows") or failed.get("errors_by_kind"):
+            console.print(f"failed rows: {failed}")
 
     def __repr__(self) -> str:
         return (
@@ -73,33 +178,49 @@ class DatasetAnalysis:
         )
 
 
-def _statistics(dataset: pd.DataFrame, column: str) -> ColumnStatistics:
-    values = dataset[column]
-    present = [v for v in values if not _missing(v)]
-    texts = [_text(v) for v in present]
-    return ColumnStatistics(
-        column_name=str(column),
-        dtype=str(values.dtype),
-        num_records=len(values),
-        num_null=len(values) - len(present),
-        num_unique=len(set(texts)),
-        examples=[t if len(t) <= 40 else t[:39] + "…" for t in dict.fromkeys(texts)][:3],
-    )
+def _category_row(
+    column: str, category: Any, count: int, total: int, weight: float | None
+) -> dict[str, Any]:
+    return {
+        "column": column,
+        "category": category,
+        "count": count,
+        "share": round(count / total, 4),
+        "weight": round(weight, 4) if weight is not None else None,
+    }
 
 
-def _missing(value: Any) -> bool:
-    if isinstance(value, dict | list):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # array-like values
-        return False
+def _column_row(s: ColumnStatistics) -> dict[str, Any]:
+    spread = s.length_distribution if s.distribution_type == "text" else s.distribution
+    detail = ""
+    if s.distribution_type in ("numerical", "text") and spread:
+        what = "length " if s.distribution_type == "text" else ""
+        detail = f"{what}median {spread['median']:g} (min {spread['min']:g}, max {spread['max']:g})"
+    elif s.distribution_type == "categorical" and s.distribution:
+        detail = f"most common: {s.distribution['most_common_value']}"
+    tokens = f"{s.output_tokens_mean:.1f}" if s.output_tokens_mean is not None else ""
+    unique = f"~{s.num_unique}" if s.num_unique_estimated else str(s.num_unique)
+    return {
+        "column": s.column_name,
+        "type": s.column_type,
+        "dtype": s.dtype,
+        "nulls": s.num_null,
+        "unique": unique,
+        "distribution": detail,
+        "tokens/cell (est.)": tokens,
+        "examples": ", ".join(s.examples),
+    }
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return json.dumps(plain_value(value), ensure_ascii=False, default=str, sort_keys=True)
+def _table(title: str, rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for header in rows[0] if rows else ():
+        table.add_column(str(header))
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    return table
 
 
 @dataclass(frozen=True)
@@ -152,7 +273,7 @@ class SampleRecords:
         table.add_column("column")
         table.add_column("value", overflow="fold")
         for column, value in record.items():
-            table.add_row(str(column), _text(value) if not _missing(value) else "null")
+            table.add_row(str(column), text_of(value) if not is_missing(value) else "null")
         Console().print(table)
 
 
@@ -179,10 +300,9 @@ class DatasetViews(SampleRecords):
         return ArtifactStorage(self.base_dataset_path)
 
     def load_analysis(self) -> DatasetAnalysis:
-        """Per-column statistics of the dataset (read from its files)."""
-        metadata = DatasetLayout(self.base_dataset_path).read_metadata()
-        target = metadata.target_records if metadata is not None else None
-        return DatasetAnalysis(self.load_dataset(), target)
+        """The dataset's analysis: read from ``analysis.json`` beside it when that was
+        computed from the same files, else computed batch by batch and stored there."""
+        return DatasetAnalysis(data=load_or_compute(self.base_dataset_path))
 
     def get_path_to_processor_artifacts(self, processor_name: str) -> Path:
         """The directory holding a processor's output (FileNotFoundError if it wrote none)."""
