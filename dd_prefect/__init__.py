@@ -13,6 +13,7 @@ from typing import Any
 from dd_prefect._version import __version__
 from dd_prefect.errors import (
     ConfigValidationError,
+    DataDesignerBudgetExceededError,
     DataDesignerEarlyShutdownError,
     DataDesignerError,
     DataDesignerGenerationError,
@@ -41,6 +42,7 @@ __all__ = [
     "CompositeWorkflowResults",
     "ConfigValidationError",
     "DataDesigner",
+    "DataDesignerBudgetExceededError",
     "DataDesignerEarlyShutdownError",
     "DataDesignerError",
     "DataDesignerGenerationError",

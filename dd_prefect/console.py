@@ -63,14 +63,19 @@ def print_dataset_summary(results: Any) -> None:
     )
     if meta.dropped_rows or meta.errors:
         print(f"  dropped rows: {meta.dropped_rows}; errors: {meta.errors}")
-    for model, usage in meta.llm_usage.items():
-        print(
-            f"  {model}: {usage['requests']} requests, "
-            f"{usage['prompt_tokens'] + usage['completion_tokens']} tokens"
-        )
+    print_usage(results.usage)
+
+
+def print_usage(usage: Any) -> None:
+    """A usage line per model (over every attempt), then the total cost if known."""
+    for line in usage.lines():
+        print(f"  {line}")
+    if len(usage.models) > 1 and usage.cost is not None:
+        print(f"  total cost {usage.cost:.4f}")
 
 
 def print_workflow_summary(results: Any) -> None:
     print(f"workflow '{results.name}' -> {results.workflow_dir}")
     for name, stage in results.items():
         print(f"  {name}: {stage.status}, {stage.actual_records} records")
+    print_usage(results.usage)

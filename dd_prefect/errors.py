@@ -97,6 +97,16 @@ class DataDesignerEarlyShutdownError(DataDesignerGenerationError):
         super().__init__(message)
 
 
+class DataDesignerBudgetExceededError(DataDesignerGenerationError):
+    """A budget of RunConfig (max_cost, max_tokens, max_requests) was reached: the run
+    stopped after its running row groups finished; the message names what was spent.
+    Resume with a raised budget to go on."""
+
+    def __init__(self, message: str, *, spent: dict[str, float] | None = None) -> None:
+        self.spent = dict(spent or {})
+        super().__init__(message)
+
+
 class DataDesignerWorkflowError(DataDesignerError):
     """A workflow could not be defined or run; the message names the stage."""
 
@@ -121,6 +131,7 @@ __all__ = [
     "CellError",
     "ConfigIssue",
     "ConfigValidationError",
+    "DataDesignerBudgetExceededError",
     "DataDesignerEarlyShutdownError",
     "DataDesignerError",
     "DataDesignerGenerationError",

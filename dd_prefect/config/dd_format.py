@@ -27,10 +27,12 @@ LIBRARY_VERSION = "0.9.7"
 WRAPPER = "data_designer"
 
 # Fields of ours that Data Designer lacks, with the value at which they are not written:
-# on a local seed source, and on a custom column (ours names its function by path).
+# on a local seed source, on a custom column (ours names its function by path), on a model
+# (prices).
 _OURS_ONLY: dict[str, dict[str, Any]] = {
     "seed_source": {"union_columns": False},
     "custom": {"function": None, "params": {}, "required_columns": []},
+    "model": {"input_price_per_million_tokens": None, "output_price_per_million_tokens": None},
 }
 
 
@@ -116,6 +118,8 @@ def write_shapes(data: dict[str, Any]) -> dict[str, Any]:
             **data,
             "columns": [_without_ours(c.get("column_type", ""), c) for c in data["columns"]],
         }
+    if isinstance(data.get("model_configs"), list):
+        data = {**data, "model_configs": [_without_ours("model", m) for m in data["model_configs"]]}
     seed = data.get("seed_config")
     if isinstance(seed, dict):
         seed = dict(seed)

@@ -12,6 +12,12 @@ from dd_prefect.config.dd_fields import drop_noop
 
 # Operational inference knobs: they change how fast, not what, so no fingerprint sees them.
 _OPERATIONAL_FIELDS = {"max_parallel_requests", "timeout"}
+# Model fields that change nothing generated: a health check (accepted), prices.
+_OPERATIONAL_MODEL_FIELDS = {
+    "skip_health_check",
+    "input_price_per_million_tokens",
+    "output_price_per_million_tokens",
+}
 # The same for a tool config: how long a tool call may take.
 _OPERATIONAL_TOOL_FIELDS = {"timeout_sec"}
 
@@ -45,7 +51,8 @@ def digest(data: Any) -> str:
 
 def _strip_operational(data: dict[str, Any]) -> dict[str, Any]:
     for model in data.get("model_configs", []):
-        model.pop("skip_health_check", None)  # accepted, and changes nothing generated
+        for key in _OPERATIONAL_MODEL_FIELDS:  # they change nothing generated
+            model.pop(key, None)
         params = model.get("inference_parameters") or {}
         for key in _OPERATIONAL_FIELDS:
             params.pop(key, None)

@@ -202,6 +202,13 @@ class ModelConfig(BaseModel):
     when it has ``encoding_format`` or ``dimensions``, chat otherwise). `skip_health_check` is
     accepted for Data Designer configs; dd_prefect runs no separate health check (a run's
     first requests are its check), so it changes nothing.
+
+    `input_price_per_million_tokens` / `output_price_per_million_tokens` (ours; Data
+    Designer has no prices): what the provider charges, in any one currency, per million
+    prompt / completion tokens (reasoning tokens are completion tokens). With them a run
+    reports its cost and `RunConfig.max_cost` can stop it. Like the other operational
+    fields they change no fingerprint, and a Data Designer file is written without them
+    while they are unset.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
@@ -211,6 +218,8 @@ class ModelConfig(BaseModel):
     provider: str | None = None
     inference_parameters: InferenceParams = Field(default_factory=ChatCompletionInferenceParams)
     skip_health_check: bool = False
+    input_price_per_million_tokens: float | None = Field(default=None, ge=0)
+    output_price_per_million_tokens: float | None = Field(default=None, ge=0)
 
     @field_validator("inference_parameters", mode="before")
     @classmethod

@@ -34,6 +34,11 @@ class RunConfig(BaseModel):
       ``{% if v %}``) see None either way.
     - `max_parallel_stages`: stages of a workflow that run at once (independent branches
       of its DAG).
+    - `max_cost` / `max_tokens` / `max_requests`: budgets of a run (ours): the spend of
+      every attempt of a dataset (or of a workflow's stages) so far, cost from the models'
+      prices. Once one is reached, no new row group starts; those running finish and are
+      kept, and the run fails with DataDesignerBudgetExceededError naming what was spent.
+      Resume with a raised budget to go on. They change no dataset key.
     - `display_tui`: accepted for Data Designer programs and changes nothing: progress shows
       in Prefect's UI and in ``dd-prefect run``'s bar.
     """
@@ -54,3 +59,6 @@ class RunConfig(BaseModel):
     template_null: Literal["error", "empty"] = "error"
     max_parallel_stages: int = Field(default=4, ge=1)
     display_tui: bool = False
+    max_cost: float | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    max_requests: int | None = Field(default=None, ge=0)

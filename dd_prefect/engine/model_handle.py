@@ -52,13 +52,22 @@ class RetryPolicy:
 
 @dataclass
 class LLMUsage:
-    """Counters for one model: requests, tokens, retries, MCP tool calls and the turns
-    they came in (as Data Designer's tool usage counts them), failures by kind."""
+    """Counters for one model: requests sent (each retry is one), those answered, retries,
+    requests that got a 429, a 5xx or timed out, tokens (reasoning tokens are part of the
+    completion tokens, as providers bill them), the seconds requests took (summed), MCP
+    tool calls and the turns they came in (as Data Designer's tool usage counts them), and
+    requests that failed for good, by kind."""
 
     requests: int = 0
+    successes: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    retries: int = 0
+    reasoning_tokens: int = 0
+    request_seconds: float = 0.0
     tool_calls: int = 0
     tool_call_turns: int = 0
     failures: Counter[str] = field(default_factory=Counter)
@@ -66,9 +75,15 @@ class LLMUsage:
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "successes": self.successes,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "server_errors": self.server_errors,
+            "timeouts": self.timeouts,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
-            "retries": self.retries,
+            "reasoning_tokens": self.reasoning_tokens,
+            "request_seconds": round(self.request_seconds, 3),
             "tool_calls": self.tool_calls,
             "tool_call_turns": self.tool_call_turns,
             "failures": dict(self.failures),
@@ -257,6 +272,8 @@ class ModelHandle:
             )
             self.usage.prompt_tokens += prompt or 0
             self.usage.completion_tokens += completion or 0
+            details = getattr(usage, "completion_tokens_details", None)
+            self.usage.reasoning_tokens += getattr(details, "reasoning_tokens", None) or 0
 
     async def _request(self, send: Callable[[], Awaitable[T]]) -> T:
         """`send()` once, then retried after transient failures; failures are counted."""
@@ -285,20 +302,28 @@ class ModelHandle:
         ticket = await limiter.acquire()
         hold = 0.0
         began = time.monotonic()
+        usage = self.usage
         try:
-            self.usage.requests += 1
+            usage.requests += 1
             try:
                 response = await send()
             except openai.RateLimitError as exc:
+                usage.rate_limited += 1
                 limiter.on_rate_limited(ticket, _retry_after(exc))
                 raise
             except openai.APITimeoutError:
+                usage.timeouts += 1
                 limiter.on_timeout(ticket)
                 hold = min(MAX_TIMEOUT_HOLD, time.monotonic() - began)
                 raise
+            except openai.APIStatusError as exc:
+                usage.server_errors += exc.status_code >= 500
+                raise
+            usage.successes += 1
             limiter.on_success()
             return response
         finally:
+            usage.request_seconds += time.monotonic() - began
             limiter.release(hold)
 
     async def _retry(self, send: Callable[[], Awaitable[T]], first: Exception) -> T:

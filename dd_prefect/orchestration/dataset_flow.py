@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import pandas as pd
 from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -42,6 +41,8 @@ from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
+from dd_prefect.workflow.budget import Spend, budget_error, budget_reached, check_prices
+from dd_prefect.workflow.dataset_totals import fill_totals, merged_stats, null_counts
 from dd_prefect.workflow.keys import dataset_key
 from dd_prefect.workflow.layout import DatasetLayout, file_sha256
 from dd_prefect.workflow.lock import run_lock
@@ -49,7 +50,7 @@ from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
 from dd_prefect.workflow.plan import effective_mode, plan_dataset
 from dd_prefect.workflow.results import DatasetCreationResults
 from dd_prefect.workflow.resume import ResumeMode
-from dd_prefect.workflow.usage import added, snapshot, spent_since
+from dd_prefect.workflow.usage import UsageAccount, model_prices
 
 ProgressCallback = Callable[[int, int, int], None]
 """``on_progress(row groups done, row groups in all, records so far)``."""
@@ -126,6 +127,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     """Generate (or resume) one dataset inside the current flow run."""
     logger = get_run_logger()
     layout = DatasetLayout(run.base_dir)
+    check_prices(run.generator.run_config, run.generator.config.model_configs)
     run.generator.start_run()  # a retry must not inherit the failed attempt's error window
     keep = run.keeps_earlier_rows(effective_mode(run.resume, flow_attempt()))
     if not keep:
@@ -163,15 +165,15 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         " (resuming)" if keep else "",
     )
 
-    models = run.generator.models
-    usage_before = snapshot(models.usage)
-    model_keys = [models.limiter_key(a) for a in run.generator.config.model_aliases()]
-
-    def account() -> None:  # this attempt's spend, and the total across attempts
-        metadata.llm_usage = spent_since(usage_before, models.usage, model_keys)
-        earlier = previous.llm_usage_total if previous is not None else {}
-        metadata.llm_usage_total = added(earlier, metadata.llm_usage)
-
+    models, config = run.generator.models, run.generator.config
+    run_config = run.generator.run_config
+    account = UsageAccount(  # this attempt's spend, and the total across attempts
+        models.usage,
+        [models.limiter_key(a) for a in config.model_aliases()],
+        model_prices(config.model_configs, models.limiter_key),
+        previous.llm_usage_total if previous is not None else {},
+    )
+    over_budget: list[str] = []  # the budget reached, once no new row group may start
     records: dict[int, RowGroupRecord] = {}
     progress = Progress(run.name, len(groups))
     await progress.start()
@@ -181,6 +183,12 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
 
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
+            if not over_budget and (
+                reached := budget_reached(run_config, Spend.of(account.update(metadata)))
+            ):
+                over_budget.append(reached)
+            if over_budget:
+                return
             call = row_group_task.with_options(refresh_cache=not keep)
             # An async task's call returns an awaitable even with return_state (Prefect's
             # overloads say otherwise); the state tells a cached result from a new one.
@@ -196,7 +204,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
                 )
         async with lock:
             records[index] = record
-            _fill(metadata, records, groups)
+            fill_totals(metadata, records, groups)
             layout.write_metadata(metadata)
             await progress.update(len(records))
             if run.on_progress:
@@ -204,14 +212,19 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
 
     try:
         aliases = run.generator.config.model_aliases() if run.lease_slots else []
-        async with runtime.throttle(models, aliases):
-            with bind(run):  # one failure cancels the other row groups
-                await run_concurrently(one(*g) for g in groups)
+        async with (
+            runtime.throttle(models, aliases),
+            account.flushing(metadata, layout.write_metadata),
+        ):
+            with bind(run):
+                await run_concurrently(one(*g) for g in groups)  # a failure cancels the rest
+        if over_budget:
+            raise budget_error(run.name, over_budget[0], Spend.of(account.update(metadata)))
     except BaseException as exc:
         metadata.status = "failed"
         metadata.error = f"{type(exc).__name__}: {exc}"
         metadata.duration = time.perf_counter() - began
-        account()
+        account.update(metadata)
         layout.write_metadata(metadata)
         if isinstance(exc, Exception):  # not on Ctrl-C: then Crashed is what happened
             await _crashed_to_cancelled()
@@ -231,8 +244,8 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         )
     metadata.status = "completed"
     metadata.duration = time.perf_counter() - began
-    account()
-    metadata.column_stats = _merged_stats(records.values(), metadata.actual_records)
+    account.update(metadata)
+    metadata.column_stats = merged_stats(records.values(), metadata.actual_records)
     layout.write_metadata(metadata)
     await publish_summary(metadata)
     logger.info(
@@ -329,11 +342,6 @@ async def create_dataset(
         return await run_create_flow(run, runtime)
 
 
-def null_counts(frame: pd.DataFrame) -> dict[str, int]:
-    """Null counts per column of a row group."""
-    return {str(c): int(frame[c].isna().sum()) for c in frame.columns}
-
-
 async def _crashed_to_cancelled() -> None:
     """Row groups stopped because another one failed: Cancelled, not Crashed (Prefect
     reads any cancellation of a task as a crash)."""
@@ -364,30 +372,3 @@ def _not_reusable(layout: DatasetLayout, record: RowGroupRecord) -> str | None:
     if record.rows == 0 and record.dropped_rows > 0:
         return f"lost all {record.dropped_rows} rows to errors"
     return None
-
-
-def _fill(
-    metadata: DatasetMetadata,
-    records: dict[int, RowGroupRecord],
-    groups: list[tuple[int, int, int]],
-) -> None:
-    done = [records[i] for i, _, _ in groups if i in records]
-    metadata.row_groups = done
-    metadata.files = [r.files["main"] for r in done if "main" in r.files]
-    metadata.actual_records = sum(r.rows for r in done)
-    metadata.dropped_rows = sum(r.dropped_rows for r in done)
-    errors: Counter[str] = Counter()
-    for r in done:
-        errors.update(r.errors)
-    metadata.errors = dict(errors)
-
-
-def _merged_stats(records: Iterable[RowGroupRecord], total: int) -> dict[str, dict[str, int]]:
-    nulls: Counter[str] = Counter()
-    columns: list[str] = []
-    for record in records:
-        for column, count in record.nulls.items():
-            if column not in columns:
-                columns.append(column)
-            nulls[column] += count
-    return {c: {"nulls": nulls[c], "non_null": total - nulls[c]} for c in columns}

@@ -26,6 +26,7 @@ from dd_prefect.errors import ConfigValidationError, WorkflowError
 from dd_prefect.workflow.analysis import DatasetViews, PreviewViews
 from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.metadata import DatasetMetadata
+from dd_prefect.workflow.usage import Usage
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 
@@ -113,6 +114,13 @@ class DatasetCreationResults(DatasetViews):
             if self._metadata is None:
                 raise FileNotFoundError(f"no readable metadata.json in {self.layout.base_dir}")
         return self._metadata
+
+    @property
+    def usage(self) -> Usage:
+        """LLM usage per model over every attempt and of the last one, with cost where the
+        models have prices (see :class:`~dd_prefect.workflow.usage.Usage`)."""
+        m = self.metadata
+        return Usage.of(m.llm_usage_total, m.llm_usage, m.duration)
 
     def output_files(self, output: str = "final") -> list[Path]:
         """Parquet files of the main output, or of ``"processor:<name>"``."""
@@ -282,6 +290,12 @@ class CompositeWorkflowResults:
     def count_stage_output_records(self, stage: str) -> int:
         """Rows in `stage`'s selected output."""
         return self._ran(stage).actual_records
+
+    @property
+    def usage(self) -> Usage:
+        """LLM usage of the stages that ran or were reused, summed (per stage:
+        ``results[stage].usage``)."""
+        return sum((r.usage for r in self._stages.values() if isinstance(r, StageResult)), Usage())
 
     @property
     def final_stage(self) -> str:

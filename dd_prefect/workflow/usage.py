@@ -1,44 +1,255 @@
 """LLM usage per model (``provider/model``): one attempt's spend, and totals across
-attempts (a resume or a Prefect retry adds its own spend, reused work costs nothing)."""
+attempts (a resume or a Prefect retry adds its own spend, reused work costs nothing),
+with its cost when the model has prices; :class:`Usage` is the typed view results give.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dd_prefect.config.models import ModelConfig
 from dd_prefect.engine.llm import LLMUsage
 
 USAGE_FIELDS = (
     "requests",
+    "successes",
+    "retries",
+    "rate_limited",
+    "server_errors",
+    "timeouts",
     "prompt_tokens",
     "completion_tokens",
-    "retries",
+    "reasoning_tokens",
+    "request_seconds",
     "tool_calls",
     "tool_call_turns",
 )
-Usage = dict[str, dict[str, Any]]
+UsageDict = dict[str, dict[str, Any]]
+Prices = dict[str, tuple[float, float]]
+"""``provider/model`` -> (price per million input tokens, per million output tokens)."""
 
 
-def snapshot(usage: Mapping[str, LLMUsage]) -> Usage:
+def snapshot(usage: Mapping[str, LLMUsage]) -> UsageDict:
     """The counters now, to subtract later."""
     return {key: u.as_dict() for key, u in usage.items()}
 
 
-def spent_since(before: Usage, usage: Mapping[str, LLMUsage], keys: Iterable[str]) -> Usage:
+def model_prices(models: Iterable[ModelConfig], key_of: Any) -> Prices:
+    """Prices of the `models` that have both, by ``provider/model`` (`key_of(alias)`)."""
+    return {
+        key_of(m.alias): (m.input_price_per_million_tokens, m.output_price_per_million_tokens)
+        for m in models
+        if m.input_price_per_million_tokens is not None
+        and m.output_price_per_million_tokens is not None
+    }
+
+
+def cost_of(counts: Mapping[str, Any], price: tuple[float, float]) -> float:
+    """What `counts` (prompt and completion tokens) cost at `price` per million."""
+    return (
+        counts.get("prompt_tokens", 0) * price[0] + counts.get("completion_tokens", 0) * price[1]
+    ) / 1e6
+
+
+def spent_since(
+    before: UsageDict,
+    usage: Mapping[str, LLMUsage],
+    keys: Iterable[str],
+    prices: Prices | None = None,
+) -> UsageDict:
     """What the models `keys` spent since `before` (models shared with other stages of a
-    run are counted only for the stage that used them)."""
+    run are counted only for the stage that used them), with its ``cost`` where `prices`
+    has the model."""
     spent = {}
     for key in sorted(set(keys) & set(usage)):
         now, prev = usage[key].as_dict(), before.get(key, {})
-        spent[key] = {f: now[f] - prev.get(f, 0) for f in USAGE_FIELDS}
+        row: dict[str, Any] = {f: now[f] - prev.get(f, 0) for f in USAGE_FIELDS}
+        row["request_seconds"] = round(row["request_seconds"], 3)
+        if prices and key in prices:
+            row["cost"] = cost_of(row, prices[key])
+        spent[key] = row
     return spent
 
 
-def added(total: Usage, more: Usage) -> Usage:
-    """`total` plus `more`, model by model."""
+def added(total: UsageDict, more: UsageDict) -> UsageDict:
+    """`total` plus `more`, model by model; a cost where every side that holds tokens has
+    one (an attempt without prices leaves the model's cost unknown)."""
     out = {key: dict(counts) for key, counts in total.items()}
     for key, counts in more.items():
         row = out.setdefault(key, dict.fromkeys(USAGE_FIELDS, 0))
+        sides = (row, counts)
+        priced = [side["cost"] for side in sides if "cost" in side]
+        unpriced = any("cost" not in side and _tokens(side) for side in sides)
         for f in USAGE_FIELDS:
             row[f] = row.get(f, 0) + counts.get(f, 0)
+        row["request_seconds"] = round(row["request_seconds"], 3)
+        row.pop("cost", None)
+        if priced and not unpriced:
+            row["cost"] = sum(priced)
     return out
+
+
+def _tokens(counts: Mapping[str, Any]) -> int:
+    return int(counts.get("prompt_tokens", 0) + counts.get("completion_tokens", 0))
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """One model's usage (``provider/model``): requests sent (each retry is one), those
+    answered, retries, requests that got a 429, a 5xx or timed out, tokens (reasoning
+    tokens are among the completion tokens), seconds spent in requests (summed over
+    concurrent ones), MCP tool calls, and the cost (None when the model has no prices)."""
+
+    model: str
+    requests: int = 0
+    successes: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    timeouts: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    request_seconds: float = 0.0
+    tool_calls: int = 0
+    tool_call_turns: int = 0
+    cost: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def of(cls, model: str, counts: Mapping[str, Any]) -> ModelUsage:
+        names = {f.name for f in fields(cls)} - {"model"}
+        return cls(model, **{k: v for k, v in counts.items() if k in names})
+
+    def line(self) -> str:
+        """One line for a console: requests, retries and failures, tokens, cost."""
+        problems = ", ".join(
+            f"{n} {label}"
+            for n, label in (
+                (self.rate_limited, "429s"),
+                (self.server_errors, "5xx"),
+                (self.timeouts, "timeouts"),
+            )
+            if n
+        )
+        text = (
+            f"{self.model}: {self.requests} requests ({self.retries} retries"
+            f"{', ' + problems if problems else ''}), {self.prompt_tokens} input + "
+            f"{self.completion_tokens} output tokens"
+        )
+        if self.reasoning_tokens:
+            text += f" ({self.reasoning_tokens} reasoning)"
+        if self.cost is not None:
+            text += f", cost {self.cost:.4f}"
+        return text
+
+
+@dataclass(frozen=True)
+class Usage:
+    """LLM usage of a dataset, a stage or a workflow: per model over every attempt
+    (`models`) and of the last attempt (`last_attempt`), and the wall time of the runs.
+
+    `cost` is None when a model that was used has no prices.
+    """
+
+    models: dict[str, ModelUsage] = field(default_factory=dict)
+    last_attempt: dict[str, ModelUsage] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, total: UsageDict, last: UsageDict, wall_seconds: float = 0.0) -> Usage:
+        return cls(
+            {k: ModelUsage.of(k, v) for k, v in sorted(total.items())},
+            {k: ModelUsage.of(k, v) for k, v in sorted(last.items())},
+            wall_seconds,
+        )
+
+    @property
+    def requests(self) -> int:
+        return sum(m.requests for m in self.models.values())
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(m.total_tokens for m in self.models.values())
+
+    @property
+    def cost(self) -> float | None:
+        used = [m for m in self.models.values() if m.requests]
+        if any(m.cost is None for m in used):
+            return None
+        return sum(m.cost or 0.0 for m in used)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage.of(
+            added(_as_dicts(self.models), _as_dicts(other.models)),
+            added(_as_dicts(self.last_attempt), _as_dicts(other.last_attempt)),
+            self.wall_seconds + other.wall_seconds,
+        )
+
+    def lines(self) -> list[str]:
+        """One console line per model (over every attempt)."""
+        return [m.line() for m in self.models.values()]
+
+
+def _as_dicts(models: Mapping[str, ModelUsage]) -> UsageDict:
+    out: UsageDict = {}
+    for key, m in models.items():
+        row = {f: getattr(m, f) for f in USAGE_FIELDS}
+        if m.cost is not None:
+            row["cost"] = m.cost
+        out[key] = row
+    return out
+
+
+class UsageAccount:
+    """A dataset run's spend: this attempt's (the registry's counters since the account
+    was opened, for the models `keys`) and the total with the `earlier` attempts'.
+
+    :meth:`flushing` writes it into the run's metadata every `interval` seconds while the
+    run goes on, so a killed run's spend stays recorded up to its last second.
+    """
+
+    def __init__(
+        self,
+        usage: Mapping[str, LLMUsage],
+        keys: Iterable[str],
+        prices: Prices,
+        earlier: UsageDict,
+    ) -> None:
+        self.usage, self.keys, self.prices, self.earlier = usage, list(keys), prices, earlier
+        self.before = snapshot(usage)
+
+    def update(self, metadata: Any) -> UsageDict:
+        """Set `metadata`'s ``llm_usage`` (this attempt) and ``llm_usage_total``; returns the
+        total."""
+        metadata.llm_usage = spent_since(self.before, self.usage, self.keys, self.prices)
+        metadata.llm_usage_total = added(self.earlier, metadata.llm_usage)
+        return dict(metadata.llm_usage_total)
+
+    @contextlib.asynccontextmanager
+    async def flushing(
+        self, metadata: Any, write: Callable[[Any], None], interval: float = 1.0
+    ) -> AsyncIterator[None]:
+        """While inside, update `metadata` and `write` it every `interval` seconds."""
+
+        async def flush() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                self.update(metadata)
+                write(metadata)
+
+        ticker = asyncio.create_task(flush())
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker

@@ -1,0 +1,77 @@
+"""Budgets of a run (RunConfig ``max_cost``, ``max_tokens``, ``max_requests``): what was
+spent over every attempt, whether a budget is reached, and the error that says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dd_prefect.config.models import ModelConfig
+from dd_prefect.config.run_config import RunConfig
+from dd_prefect.errors import ConfigValidationError, DataDesignerBudgetExceededError
+from dd_prefect.workflow.usage import UsageDict
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Requests, tokens (prompt + completion) and cost (None: a model has no prices)."""
+
+    requests: int = 0
+    tokens: int = 0
+    cost: float | None = 0.0
+
+    @classmethod
+    def of(cls, usage: UsageDict) -> Spend:
+        cost: float | None = 0.0
+        for counts in usage.values():
+            if cost is not None and "cost" in counts:
+                cost += counts["cost"]
+            elif counts.get("prompt_tokens") or counts.get("completion_tokens"):
+                cost = None
+        return cls(
+            requests=sum(c.get("requests", 0) for c in usage.values()),
+            tokens=sum(
+                c.get("prompt_tokens", 0) + c.get("completion_tokens", 0) for c in usage.values()
+            ),
+            cost=cost,
+        )
+
+    def __str__(self) -> str:
+        cost = f", cost {self.cost:.4f}" if self.cost is not None else ""
+        return f"{self.requests} requests, {self.tokens} tokens{cost}"
+
+
+def check_prices(run_config: RunConfig, models: Iterable[ModelConfig]) -> None:
+    """With ``max_cost``, every model a run uses needs both prices (before any LLM call)."""
+    if run_config.max_cost is None:
+        return
+    for model in models:
+        for name in ("input_price_per_million_tokens", "output_price_per_million_tokens"):
+            if getattr(model, name) is None:
+                raise ConfigValidationError.of(
+                    f"RunConfig.max_cost is set but model '{model.alias}' has no {name}; "
+                    "give it both prices, or drop max_cost",
+                    field=name,
+                )
+
+
+def budget_reached(run_config: RunConfig, spend: Spend) -> str | None:
+    """Which budget `spend` reached (None: none)."""
+    limits = (
+        ("max_requests", run_config.max_requests, spend.requests),
+        ("max_tokens", run_config.max_tokens, spend.tokens),
+        ("max_cost", run_config.max_cost, spend.cost),
+    )
+    for name, limit, spent in limits:
+        if limit is not None and spent is not None and spent >= limit:
+            return f"{name}={limit}"
+    return None
+
+
+def budget_error(name: str, reached: str, spend: Spend) -> DataDesignerBudgetExceededError:
+    """The error of dataset or stage `name` stopped by budget `reached`."""
+    return DataDesignerBudgetExceededError(
+        f"dataset '{name}' stopped: budget {reached} reached after {spend} over every "
+        "attempt; finished row groups are kept: resume with a raised budget to go on",
+        spent={"requests": spend.requests, "tokens": spend.tokens, "cost": spend.cost or 0.0},
+    )
