@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,9 +115,16 @@ class DatasetGenerator:
         ]
 
     async def generate(
-        self, index: int, start: int, num_rows: int, output_dir: Path | None = None
+        self,
+        index: int,
+        start: int,
+        num_rows: int,
+        output_dir: Path | None = None,
+        *,
+        only: Sequence[int] | None = None,
     ) -> RowGroupResult:
-        """Generate row group `index` (global rows start..start+num_rows-1).
+        """Generate row group `index` (global rows start..start+num_rows-1), or `only` those
+        of its rows (global indices; then nothing is written: see engine.row_retry).
 
         With `output_dir`, its files are written there atomically. Raises
         EarlyShutdownError when the error window trips.
@@ -136,17 +144,20 @@ class DatasetGenerator:
         records: list[dict[str, Any]] = (
             frame.to_dict("records") if len(frame.columns) else [{} for _ in range(num_rows)]
         )
+        positions = list(range(start, start + num_rows) if only is None else only)
+        if only is not None:
+            records = [records[p - start] for p in positions]
         failed: list[dict[str, str]] = [{} for _ in records]
         errors: Counter[str] = Counter()
         samples: list[str] = []
 
         with template_rules(self.run_config):  # this run's limits and null rule
-            await self.scheduler.run(records, failed, start, errors, samples)
+            await self.scheduler.run(records, failed, positions, errors, samples)
             result = self.output.finish(
-                index, start, num_rows, records, failed, errors, samples, dtypes
+                index, start, num_rows, records, failed, errors, samples, dtypes, positions
             )
         result.duration = time.perf_counter() - began
-        if output_dir is not None:
+        if output_dir is not None and only is None:
             # Encoding parquet is CPU work: off the event loop, so LLM traffic keeps flowing.
             result.files = await asyncio.to_thread(self.write, result, Path(output_dir))
         self.scheduler.rows_produced += result.num_rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ from dd_prefect.config.processors import SchemaTransformProcessorConfig
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.samplers import PersonFromFakerSamplerParams, PersonSamplerParams
 from dd_prefect.engine.cells import is_row_wise
+from dd_prefect.engine.failed_rows import (
+    FAILED_ROW_COLUMNS,
+    failed_rows_frame,
+    failed_rows_path,
+)
 from dd_prefect.engine.media import save_images
 from dd_prefect.engine.parquet_io import batch_file_name, to_table, write_parquet
 from dd_prefect.engine.processors import apply_processors
@@ -60,6 +66,7 @@ class RowGroupResult:
     dropped_rows: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
+    failed_rows: pd.DataFrame | None = None  # see engine.failed_rows
     duration: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
 
@@ -96,8 +103,10 @@ class RowGroupOutput:
         errors: Counter[str],
         samples: list[str],
         dtypes: dict[Any, Any],
+        positions: Sequence[int],
     ) -> RowGroupResult:
-        """The result of a row group whose cells are all done (`failed`: errors per row)."""
+        """The result of a row group whose cells are all done (`failed`: errors per row;
+        `positions`: the records' global row indices)."""
         generated = [c for c in self.order if is_row_wise(c) or isinstance(c, CustomColumnConfig)]
         keep_null = self.run_config.on_cell_error == "null"
         kept = [i for i, f in enumerate(failed) if keep_null or not f]
@@ -139,6 +148,7 @@ class RowGroupOutput:
             dropped_rows=len(records) - len(kept),
             errors=dict(errors),
             error_samples=samples,
+            failed_rows=failed_rows_frame(index, positions, failed, None, not keep_null),
         )
 
     def write(self, result: RowGroupResult, output_dir: Path) -> dict[str, str]:
@@ -182,6 +192,12 @@ class RowGroupOutput:
                 output_dir / rel,
             )
             files["dropped"] = str(rel)
+        failed = failed_rows_path(output_dir, result.index)
+        if result.failed_rows is not None and len(result.failed_rows):
+            write_parquet(to_table(result.failed_rows, types=FAILED_ROW_COLUMNS), failed)
+            files["failed"] = str(failed.relative_to(output_dir))
+        else:  # a retry that regenerated every failed row
+            failed.unlink(missing_ok=True)
         return files
 
     def _save_images(self, result: RowGroupResult, output_dir: Path) -> None:

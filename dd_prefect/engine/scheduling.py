@@ -33,6 +33,7 @@ from dd_prefect.engine.cells import (
     is_row_wise,
 )
 from dd_prefect.engine.concurrently import first_error, run_concurrently
+from dd_prefect.engine.failed_rows import CellFailure, attempts_for
 from dd_prefect.engine.full_column import run_full_column
 from dd_prefect.engine.generator_functions import custom_function
 from dd_prefect.engine.llm import ModelRegistry
@@ -102,19 +103,19 @@ class ColumnScheduler:
         self,
         records: list[dict[str, Any]],
         failed: list[dict[str, str]],
-        start: int,
+        positions: Sequence[int],
         errors: Counter[str],
         samples: list[str],
     ) -> None:
-        """Fill the planned columns of `records` (global rows from `start`).
+        """Fill the planned columns of `records` (`positions`: their global row indices).
 
-        A failed cell is None in `records`, its error in `failed`, counted in `errors` and
-        maybe kept in `samples`; a skipped cell (see :mod:`.skips`) holds its skip value.
-        Raises EarlyShutdownError when the error window trips.
+        A failed cell is None in `records`, its error (a CellFailure) in `failed`, counted
+        in `errors` and maybe kept in `samples`; a skipped cell (see :mod:`.skips`) holds
+        its skip value. Raises EarlyShutdownError when the error window trips.
         """
         skipped: list[set[str]] = [set() for _ in records]
         for segment in self.plan:
-            await self._run_segment(segment, records, failed, skipped, start, errors, samples)
+            await self._run_segment(segment, records, failed, skipped, positions, errors, samples)
 
     # -- planning -------------------------------------------------------------------------
 
@@ -158,14 +159,16 @@ class ColumnScheduler:
         records: list[dict[str, Any]],
         failed: list[dict[str, str]],
         skipped: list[set[str]],
-        start: int,
+        positions: Sequence[int],
         errors: Counter[str],
         samples: list[str],
     ) -> None:
         kind, columns = segment
 
         def fail(i: int, column: str, exc: CellError) -> None:
-            failed[i][column] = str(exc)
+            failed[i][column] = CellFailure(
+                str(exc), exc.kind, attempts_for(exc.kind, self.run_config)
+            )
             errors[exc.kind] += 1
             if len(samples) < 10:
                 samples.append(str(exc))
@@ -184,7 +187,7 @@ class ColumnScheduler:
                     if self._held(column, row, failed[i], skipped[i]):
                         continue
                     try:
-                        row[column.name] = self._sync_cell(column, row, start + i)
+                        row[column.name] = self._sync_cell(column, row, positions[i])
                         self.window.record(True)
                     except CellError as exc:
                         fail(i, column.name, exc)
@@ -202,9 +205,9 @@ class ColumnScheduler:
                 assert isinstance(column, CustomColumnConfig)  # only those are planned "full"
                 await run_full_column(column, records, alive)
         else:
-            await self._rows(columns, records, failed, skipped, start, fail)
+            await self._rows(columns, records, failed, skipped, positions, fail)
 
-    async def _rows(self, columns, records, failed, skipped, start, fail) -> None:
+    async def _rows(self, columns, records, failed, skipped, positions, fail) -> None:
         names = {x.name for x in columns}
         deps = {c.name: self._reads[c.name] & names for c in columns}
         # A chain (each column reads the one before it, e.g. a single column) runs in order
@@ -216,7 +219,7 @@ class ColumnScheduler:
             if self._held(column, row, failed[i], skipped[i]):
                 return
             try:
-                row[column.name] = await self._async_cell(column, row, start + i)
+                row[column.name] = await self._async_cell(column, row, positions[i])
             except CellError as exc:
                 fail(i, column.name, exc)
             else:

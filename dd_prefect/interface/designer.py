@@ -165,12 +165,15 @@ class DataDesigner:
         *,
         on_progress: ProgressCallback | None = None,
         allow_empty: bool = False,
+        retry_failed: bool = False,
     ) -> DatasetCreationResults:
         """Generate a dataset on Prefect and write it under ``artifact_path/dataset_name``.
 
         `num_records` defaults to the seed's row count. Bad input raises before any LLM
         call and before anything is written. A dataset whose every row was dropped raises
-        DataDesignerGenerationError unless `allow_empty`. Works inside a running event loop.
+        DataDesignerGenerationError unless `allow_empty`. With a resume, `retry_failed`
+        regenerates the rows that failed before (``results.load_failed_rows()``) at their
+        positions, with the same seed. Works inside a running event loop.
         """
         return run_sync(
             self.acreate(
@@ -180,6 +183,7 @@ class DataDesigner:
                 resume,
                 on_progress=on_progress,
                 allow_empty=allow_empty,
+                retry_failed=retry_failed,
             )
         )
 
@@ -192,6 +196,7 @@ class DataDesigner:
         *,
         on_progress: ProgressCallback | None = None,
         allow_empty: bool = False,
+        retry_failed: bool = False,
     ) -> DatasetCreationResults:
         """Async :meth:`create`."""
         return await create_dataset(
@@ -202,6 +207,7 @@ class DataDesigner:
             ResumeMode.parse(resume),
             on_progress=on_progress,
             allow_empty=allow_empty,
+            retry_failed=retry_failed,
         )
 
     def preview(self, config_builder: ConfigLike, num_records: int = 10) -> PreviewResults:

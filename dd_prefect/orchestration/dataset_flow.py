@@ -37,6 +37,7 @@ from dd_prefect.config.seeds import seed_files_digest
 from dd_prefect.config.stage import check_name, count_problem
 from dd_prefect.engine.concurrently import run_concurrently
 from dd_prefect.engine.generator import DatasetGenerator
+from dd_prefect.engine.row_retry import retry_failed_rows
 from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
@@ -69,6 +70,7 @@ class DatasetRun:
     seed_digest: str | None = None  # of the run's own seed files (not a stage handoff)
     lease_slots: bool = False  # lease global limit slots itself (a stage's are leased for it)
     allow_empty: bool = False  # no rows out is a result, not a failure (stages decide it)
+    retry_failed: bool = False  # regenerate the failed rows of finished row groups
 
     @property
     def key(self) -> str:
@@ -104,10 +106,17 @@ def _row_group_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     persist_result=True,
     result_serializer="json",
 )
-async def row_group_task(key: str, index: int, start: int, rows: int) -> RowGroupRecord:
-    """Generate and write one row group of the bound DatasetRun; returns its record."""
+async def row_group_task(
+    key: str, index: int, start: int, rows: int, retry_failed: bool = False
+) -> RowGroupRecord:
+    """Generate and write one row group of the bound DatasetRun (or only its failed rows,
+    `retry_failed`); returns its record."""
     run = current(DatasetRun)
-    result = await run.generator.generate(index, start, rows, run.base_dir)
+    if retry_failed:
+        result = await retry_failed_rows(run.generator, index, start, rows, run.base_dir)
+        result.files = await asyncio.to_thread(run.generator.write, result, run.base_dir)
+    else:
+        result = await run.generator.generate(index, start, rows, run.base_dir)
     return RowGroupRecord(
         index=index,
         start=start,
@@ -201,6 +210,10 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
                 warn(f"dataset '{run.name}': row group {index} {why}; regenerating it")
                 record = await row_group_task.with_options(refresh_cache=True)(
                     run.key, index, start, rows
+                )
+            elif state.name == "Cached" and run.retry_failed and "failed" in record.files:
+                record = await row_group_task.with_options(refresh_cache=True)(
+                    run.key, index, start, rows, retry_failed=True
                 )
         async with lock:
             records[index] = record
@@ -308,13 +321,15 @@ async def create_dataset(
     *,
     on_progress: ProgressCallback | None = None,
     allow_empty: bool = False,
+    retry_failed: bool = False,
 ) -> DatasetCreationResults:
     """Generate dataset `name` from `config` under the runtime's artifact path.
 
     `num_records` defaults to the seed's row count. Bad input raises ConfigValidationError
     (or ResumeError) before any LLM call and before anything is written. A dataset whose
     every row was dropped fails (GenerationError with the top error kinds) unless
-    `allow_empty`.
+    `allow_empty`. `retry_failed` (with a resume) regenerates the failed rows of the
+    finished row groups in place.
     """
     check_name(name, "dataset")
     runtime.check_providers(config)
@@ -338,6 +353,7 @@ async def create_dataset(
             seed_digest=seed_files_digest(config.seed_config),
             lease_slots=True,
             allow_empty=allow_empty,
+            retry_failed=retry_failed,
         )
         return await run_create_flow(run, runtime)
 

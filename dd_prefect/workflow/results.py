@@ -14,6 +14,7 @@ import pandas as pd
 
 from dd_prefect.config.builder import DataDesignerConfigBuilder
 from dd_prefect.config.seeds import LocalFileSeedSource
+from dd_prefect.engine.failed_rows import read_failed_rows
 from dd_prefect.engine.parquet_io import (
     count_rows,
     export_table,
@@ -121,6 +122,14 @@ class DatasetCreationResults(DatasetViews):
         models have prices (see :class:`~dd_prefect.workflow.usage.Usage`)."""
         m = self.metadata
         return Usage.of(m.llm_usage_total, m.llm_usage, m.duration)
+
+    def load_failed_rows(self) -> pd.DataFrame:
+        """The rows whose cells failed, one each: ``row_index``, ``row_group``,
+        ``seed_row_index``, the failing ``column``, ``error_kind``, ``message``,
+        ``attempts`` and whether it was ``dropped`` (``create(..., retry_failed=True)``
+        regenerates them)."""
+        base, groups = self.layout.base_dir, self.metadata.row_groups
+        return read_failed_rows([base / r.files["failed"] for r in groups if "failed" in r.files])
 
     def output_files(self, output: str = "final") -> list[Path]:
         """Parquet files of the main output, or of ``"processor:<name>"``."""
