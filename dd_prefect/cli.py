@@ -4,6 +4,7 @@
     dd-prefect validate SPEC.yaml
     dd-prefect preview SPEC.yaml [-n N] [--stage NAME]
     dd-prefect setup [--within SECONDS]   (on PREFECT_API_URL: crash runs whose heartbeats stop)
+    dd-prefect report ARTIFACT_DIR   (write report.html of a workflow or dataset directory)
     dd-prefect mock-llm [--port P] [--latency S] ...   (the bundled mock LLM server)
 
 SPEC is a workflow spec (``stages:``), a dataset spec (``config:``) or a plain config.
@@ -153,6 +154,15 @@ def _parser() -> argparse.ArgumentParser:
         "3 heartbeats; at least 60)",
     )
 
+    report = sub.add_parser(
+        "report",
+        help="write the HTML report of a dataset or workflow directory",
+        description="Write report.html in an artifact directory: a workflow's (stage graph, "
+        "per-stage counts, LLM usage, plots of each stage's analysis) or a dataset's. The "
+        "file is self-contained (plotly.js inlined): open it in a browser, offline.",
+    )
+    report.add_argument("artifact_dir", type=Path, help="a workflow or dataset directory")
+
     sub.add_parser("mock-llm", help="serve the bundled mock LLM server", add_help=False)
     return parser
 
@@ -176,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             return _preview(args)
         if args.command == "setup":
             return _setup(args)
+        if args.command == "report":
+            return _report(args)
         return _run(args)
     except ConfigValidationError as exc:
         _error("; ".join(str(issue) for issue in exc.issues))
@@ -305,6 +317,18 @@ def _setup(args: argparse.Namespace) -> int:
         f"{api_url}: a dd-prefect flow run with no heartbeat for {args.within} s is marked "
         f"Crashed{removed}"
     )
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dd_prefect.errors import WorkflowError
+    from dd_prefect.workflow.report import write_report
+
+    try:
+        path = write_report(args.artifact_dir)
+    except WorkflowError as exc:
+        raise BadInput(str(exc)) from None
+    print(f"wrote {path}")
     return 0
 
 

@@ -1,8 +1,11 @@
-"""Prefect artifacts: a progress bar while row groups finish, a summary table at the end,
-and a workflow's table of stages on the run the user opened."""
+"""Prefect artifacts: a progress bar while row groups finish, a summary table and the
+dataset's analysis as tables at the end, and a workflow's table of stages (plus its stages'
+category frequencies and judge scores) on the run the user opened. The HTML reports
+(report.html) are written beside the data as the runs end."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -20,8 +23,12 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
 from prefect.context import FlowRunContext
 
+from dd_prefect.orchestration.runtime import warn
+from dd_prefect.workflow.analysis import DatasetAnalysis, column_row
+from dd_prefect.workflow.analysis_store import load_or_compute, stage_dataset
 from dd_prefect.workflow.layout import DatasetLayout, WorkflowLayout
 from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
+from dd_prefect.workflow.report import REPORT_FILE, write_dataset_report, write_workflow_report
 
 
 def artifact_key(name: str, suffix: str) -> str:
@@ -99,13 +106,52 @@ def summary_rows(metadata: DatasetMetadata) -> list[dict[str, Any]]:
     return rows
 
 
-async def publish_summary(metadata: DatasetMetadata) -> None:
-    """The end-of-run table artifact."""
+async def publish_summary(metadata: DatasetMetadata, base_dir: Path | None = None) -> None:
+    """The end-of-run table artifact; with `base_dir`, also the dataset's analysis (stored
+    as analysis.json, shown as tables, and its report.html written)."""
     await acreate_table_artifact(
         table=summary_rows(metadata),
         key=artifact_key(metadata.dataset_name, "summary"),
         description=f"Dataset '{metadata.dataset_name}': columns, errors, LLM usage, duration",
     )
+    if base_dir is not None:
+        await publish_analysis(metadata.dataset_name, base_dir)
+
+
+async def publish_analysis(name: str, base_dir: Path) -> None:
+    """Analyse a finished dataset (batch by batch, off the event loop), write its
+    report.html, and show the analysis as table artifacts: columns, category frequencies
+    against their weights, judge score distributions. A failure here is a warning: the
+    dataset itself is done."""
+    try:
+        analysis = await asyncio.to_thread(_analyse, base_dir)
+    except Exception as exc:
+        warn(f"dataset '{name}': no analysis ({type(exc).__name__}: {exc})")
+        return
+    for suffix, rows, what in analysis_tables(analysis):
+        await acreate_table_artifact(
+            table=rows, key=artifact_key(name, suffix), description=f"Dataset '{name}': {what}"
+        )
+
+
+def _analyse(base_dir: Path) -> DatasetAnalysis:
+    write_dataset_report(base_dir)  # computes and stores the analysis first
+    return DatasetAnalysis(data=load_or_compute(base_dir))
+
+
+def analysis_tables(analysis: DatasetAnalysis) -> list[tuple[str, list[dict[str, Any]], str]]:
+    """(key suffix, rows, description) of each non-empty analysis table."""
+    tables = [
+        ("columns", [column_row(s) for s in analysis.column_statistics], "column statistics"),
+        ("categories", analysis.category_rows(), "category frequencies vs configured weights"),
+        ("judge-scores", analysis.score_rows(), "judge score distributions"),
+    ]
+    return [(key, _markdown_safe(rows), what) for key, rows, what in tables if rows]
+
+
+def _markdown_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The UI renders cells as Markdown: an empty cell or "-" shows as a list item.
+    return [{k: ("none" if v in (None, "", "-") else v) for k, v in row.items()} for row in rows]
 
 
 class WorkflowBoard:
@@ -119,6 +165,7 @@ class WorkflowBoard:
         self.layout = layout
         self._id: UUID | None = None
         self._root: UUID | None = None
+        self._analysis_ids: dict[str, UUID] = {}
 
     async def publish(self, metadata: WorkflowMetadata) -> None:
         """Create or update the table (never fails the run: it only shows it)."""
@@ -127,18 +174,60 @@ class WorkflowBoard:
                 rows = json.dumps([self._row(stage) for stage in metadata.stages])
                 if self._id is not None:
                     await client.update_artifact(self._id, ArtifactUpdate(data=rows))
-                    return
-                self._root = await root_flow_run(client)
-                artifact = await client.create_artifact(
-                    ArtifactCreate(
-                        key=artifact_key(self.name, "workflow"),
-                        type="table",
-                        data=rows,
-                        description=f"Workflow '{self.name}': its stages as they finish",
-                        flow_run_id=self._root,
+                else:
+                    self._root = await root_flow_run(client)
+                    artifact = await client.create_artifact(
+                        ArtifactCreate(
+                            key=artifact_key(self.name, "workflow"),
+                            type="table",
+                            data=rows,
+                            description=f"Workflow '{self.name}': its stages as they finish",
+                            flow_run_id=self._root,
+                        )
                     )
-                )
-                self._id = artifact.id
+                    self._id = artifact.id
+        await self._publish_analysis(metadata)
+
+    async def _publish_analysis(self, metadata: WorkflowMetadata) -> None:
+        """The workflow's report.html, and its stages' category frequencies and judge
+        scores as tables on the root run (never fails the run)."""
+        try:
+            tables = await asyncio.to_thread(self._analysis_tables, metadata)
+        except Exception as exc:
+            warn(f"workflow '{self.name}': no report ({type(exc).__name__}: {exc})")
+            return
+        with contextlib.suppress(Exception):
+            async with get_client() as client:
+                for suffix, rows in tables.items():
+                    data = json.dumps(_markdown_safe(rows), default=str)
+                    if suffix in self._analysis_ids:
+                        await client.update_artifact(
+                            self._analysis_ids[suffix], ArtifactUpdate(data=data)
+                        )
+                        continue
+                    artifact = await client.create_artifact(
+                        ArtifactCreate(
+                            key=artifact_key(self.name, suffix),
+                            type="table",
+                            data=data,
+                            description=f"Workflow '{self.name}': {suffix.replace('-', ' ')} "
+                            "of each stage",
+                            flow_run_id=self._root or await root_flow_run(client),
+                        )
+                    )
+                    self._analysis_ids[suffix] = artifact.id
+
+    def _analysis_tables(self, metadata: WorkflowMetadata) -> dict[str, list[dict[str, Any]]]:
+        write_workflow_report(self.layout.dir)  # analyses each stage's dataset if needed
+        tables: dict[str, list[dict[str, Any]]] = {"categories": [], "judge-scores": []}
+        for stage in metadata.stages:
+            base = stage_dataset(self.layout, stage)
+            if base is None or stage.status not in ("completed", "completed_empty"):
+                continue
+            analysis = DatasetAnalysis(data=load_or_compute(base))
+            tables["categories"] += [{"stage": stage.name, **r} for r in analysis.category_rows()]
+            tables["judge-scores"] += [{"stage": stage.name, **r} for r in analysis.score_rows()]
+        return {suffix: rows for suffix, rows in tables.items() if rows}
 
     async def point_at(self, stage: str, output: Path, records: int) -> None:
         """The markdown artifact naming the final output."""
@@ -149,7 +238,8 @@ class WorkflowBoard:
                         key=artifact_key(self.name, "output"),
                         type="markdown",
                         data=f"**Workflow `{self.name}`**: {records} records from stage "
-                        f"`{stage}`\n\n`{output}`",
+                        f"`{stage}`\n\n`{output}`\n\nreport: "
+                        f"`{self.layout.dir / REPORT_FILE}`",
                         description=f"Where workflow '{self.name}' wrote its dataset",
                         flow_run_id=self._root or await root_flow_run(client),
                     )

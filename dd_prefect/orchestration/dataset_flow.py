@@ -260,7 +260,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     account.update(metadata)
     metadata.column_stats = merged_stats(records.values(), metadata.actual_records)
     layout.write_metadata(metadata)
-    await publish_summary(metadata)
+    await publish_summary(metadata, layout.base_dir)  # and the analysis + report (issue 16)
     logger.info(
         "dataset '%s': %d records written to %s in %.1fs (%d dropped)",
         run.name,

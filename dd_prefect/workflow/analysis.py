@@ -158,7 +158,7 @@ class DatasetAnalysis:
         console.print(
             _table(
                 f"{self.num_records} records (target {self.target_num_records})",
-                [_column_row(s) for s in self.column_statistics],
+                [column_row(s) for s in self.column_statistics],
             )
         )
         for title, rows in (
@@ -190,7 +190,7 @@ def _category_row(
     }
 
 
-def _column_row(s: ColumnStatistics) -> dict[str, Any]:
+def column_row(s: ColumnStatistics) -> dict[str, Any]:
     spread = s.length_distribution if s.distribution_type == "text" else s.distribution
     detail = ""
     if s.distribution_type in ("numerical", "text") and spread:

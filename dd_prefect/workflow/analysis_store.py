@@ -20,8 +20,14 @@ import pyarrow.parquet as pq
 
 from dd_prefect.config.io import atomic_write_text, load_file
 from dd_prefect.engine.parquet_io import json_columns_of, parquet_files
-from dd_prefect.workflow.layout import DatasetLayout, file_sha256
-from dd_prefect.workflow.metadata import DatasetMetadata
+from dd_prefect.workflow.layout import (
+    METADATA_FILE,
+    OUTPUT_PROCESSORS_DIR,
+    DatasetLayout,
+    WorkflowLayout,
+    file_sha256,
+)
+from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata
 from dd_prefect.workflow.profiles import (
     CHARS_PER_TOKEN,
     Batches,
@@ -230,3 +236,15 @@ def load_or_compute(base_dir: str | Path) -> dict[str, Any]:
     with contextlib.suppress(OSError):
         atomic_write_text(path, json.dumps(result, indent=1, default=str) + "\n")
     return result
+
+
+def stage_dataset(layout: WorkflowLayout, stage: StageMetadata) -> Path | None:
+    """A workflow stage's effective dataset: its output-processor pass when it has one,
+    else its main run (None before it has written one)."""
+    stage_dir = layout.abs(stage.stage_dir)
+    if stage_dir is None:
+        return None
+    for base in (stage_dir / OUTPUT_PROCESSORS_DIR, stage_dir):
+        if (base / METADATA_FILE).exists():
+            return base
+    return None

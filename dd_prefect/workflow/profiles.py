@@ -199,10 +199,11 @@ class ColumnProfile:
         self.dtype = ""
         self.distinct = Distinct()
         self.examples: list[str] = []
-        self.frequencies: Counter[Any] | None = Counter()
+        llm = self.column_type in LLM_COLUMN_TYPES  # free text: lengths, not frequencies
+        self.frequencies: Counter[Any] | None = None if llm else Counter()
         self.numbers: Numbers | None = None
         self.lengths: Numbers | None = None
-        self.tokens = Numbers() if self.column_type in LLM_COLUMN_TYPES else None
+        self.tokens = Numbers() if llm else None
         self.scores: dict[str, Counter[Any]] = {s: Counter() for s in spec.get("scores", [])}
         self.valid = 0
         self.bins: dict[str, Any] = {}  # second-pass bins of `numbers`, `lengths`, `tokens`
@@ -223,7 +224,8 @@ class ColumnProfile:
                 self.examples.append(text)
         if self.frequencies is not None:
             self.frequencies.update(_key(v) for v in present)
-            if len(self.frequencies) > CATEGORY_LIMIT:
+            nested = any(isinstance(v, dict | list | np.ndarray) for v in present)
+            if nested or len(self.frequencies) > CATEGORY_LIMIT:
                 self.frequencies = None
         if not numeric and present and all(isinstance(v, str) for v in present):
             self.lengths = self.lengths or Numbers()
