@@ -19,6 +19,7 @@ from dd_prefect.config.io import atomic_write_text, dump_file, dump_text, load_f
 from dd_prefect.config.mcp import ToolConfig
 from dd_prefect.config.models import ChatCompletionInferenceParams, ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
+from dd_prefect.config.profilers import JudgeScoreProfilerConfig
 from dd_prefect.config.seeds import SeedConfig
 from dd_prefect.config.templates import jinja_environment
 
@@ -78,7 +79,7 @@ class DataDesignerConfig(BaseModel):
     tool_configs: list[ToolConfig] = Field(default_factory=list)
     seed_config: SeedConfig | None = None
     constraints: list[dict[str, Any]] | None = None
-    profilers: list[dict[str, Any]] | None = None
+    profilers: list[JudgeScoreProfilerConfig] | None = None
     processors: list[ProcessorConfig] = Field(default_factory=list)
     # Written (and fingerprinted) only when set, so configs without it stay as they were.
     allow_column_overrides: StrictBool = Field(default=False, exclude_if=lambda v: not v)

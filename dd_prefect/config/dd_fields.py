@@ -61,7 +61,7 @@ DD_FIELDS: tuple[DDField, ...] = (
     DDField(("custom",), "generator_params", (None,), supported=True),
     DDField(("config",), "tool_configs", ([], None), supported=True),
     DDField(("config",), "constraints", (None, [])),
-    DDField(("config",), "profilers", (None, [])),
+    DDField(("config",), "profilers", (None, []), supported=True),  # config/profilers.py
     DDField(("model",), "skip_health_check", (False,), supported=True),
     DDField(("inference",), "generation_type", ("chat-completion",), supported=True),
     DDField(("params:person",), "select_field_values", (None,)),
