@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="with --resume: regenerate only the rows that failed (the dataset's, or a "
+        "workflow stage's, failed-rows/), at their positions; later stages rerun",
+    )
+    run.add_argument(
         "--wait",
         action="store_true",
         help="if another run is writing the same dataset or workflow directory, wait for it "
@@ -348,7 +354,15 @@ def _run(args: argparse.Namespace) -> int:
     runtime.wait_for_lock = args.wait
     console.show_warnings()
     with quiet_prefect_exit(), console.ProgressBar() as bar:
-        results = run_sync(spec_runner.run_spec(spec, runtime, args.resume, on_progress=bar.update))
+        results = run_sync(
+            spec_runner.run_spec(
+                spec,
+                runtime,
+                args.resume,
+                on_progress=bar.update,
+                retry_failed=args.retry_failed,
+            )
+        )
         bar.close()
         if isinstance(results, CompositeWorkflowResults):
             console.print_workflow_summary(results)

@@ -124,6 +124,7 @@ class CompositeWorkflow:
         *,
         on_progress: WorkflowProgress | None = None,
         max_parallel_stages: int | None = None,
+        retry_failed: bool = False,
     ) -> CompositeWorkflowResults:
         """Run the workflow as a Prefect flow (stages as subflows); see :meth:`arun`."""
         return run_sync(
@@ -134,6 +135,7 @@ class CompositeWorkflow:
                 stage_output_overrides,
                 on_progress=on_progress,
                 max_parallel_stages=max_parallel_stages,
+                retry_failed=retry_failed,
             )
         )
 
@@ -146,6 +148,7 @@ class CompositeWorkflow:
         *,
         on_progress: WorkflowProgress | None = None,
         max_parallel_stages: int | None = None,
+        retry_failed: bool = False,
     ) -> CompositeWorkflowResults:
         """Run the workflow.
 
@@ -158,6 +161,8 @@ class CompositeWorkflow:
           for the stages after it (e.g. a reviewed file).
         - `max_parallel_stages`: stages running at once (independent branches); default
           the run config's (4).
+        - `retry_failed`: with a resume mode, a completed stage with failed rows
+          regenerates only those (same seed, same positions); the stages after it rerun.
 
         Independent stages (parallel branches of the DAG) run at the same time as
         concurrent stage subflows. When one fails, the running ones finish and no new one
@@ -172,6 +177,7 @@ class CompositeWorkflow:
             rerun_from=rerun_from,
             overrides={k: Path(v).resolve() for k, v in (stage_output_overrides or {}).items()},
             on_progress=on_progress,
+            retry_failed=retry_failed,
         )
         runtime = self.runtime
         if max_parallel_stages is not None:

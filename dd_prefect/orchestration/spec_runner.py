@@ -53,8 +53,10 @@ async def run_spec(
     *,
     name: str | None = None,
     on_progress: WorkflowProgress | None = None,
+    retry_failed: bool = False,
 ) -> CompositeWorkflowResults | DatasetCreationResults:
-    """Run `spec` under `name` (default: the spec's) into the runtime's artifact path."""
+    """Run `spec` under `name` (default: the spec's) into the runtime's artifact path;
+    `retry_failed` regenerates the failed rows of a resumed dataset or workflow."""
     name = name or spec.name
     if isinstance(spec, WorkflowSpec):
         run = WorkflowRun(
@@ -63,6 +65,7 @@ async def run_spec(
             layout=WorkflowLayout(runtime.artifact_path / name),
             resume=resume,
             on_progress=on_progress,
+            retry_failed=retry_failed,
         )
         return await run_workflow(run, runtime)
     progress: ProgressCallback | None = None
@@ -70,5 +73,11 @@ async def run_spec(
         report = on_progress
         progress = lambda done, total, records: report(done, total, records, "generating")  # noqa: E731
     return await create_dataset(
-        runtime, spec.config, spec.num_records, name, resume, on_progress=progress
+        runtime,
+        spec.config,
+        spec.num_records,
+        name,
+        resume,
+        on_progress=progress,
+        retry_failed=retry_failed,
     )

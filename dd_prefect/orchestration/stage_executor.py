@@ -78,6 +78,7 @@ class WorkflowRun:
     overrides: dict[str, Path] = field(default_factory=dict)
     on_progress: WorkflowProgress | None = None
     results: CompositeWorkflowResults | None = None
+    retry_failed: bool = False  # regenerate the failed rows of completed stages
 
     def plan(self, runtime: Runtime, mode: ResumeMode) -> WorkflowPlan:
         """This run's plan under `mode` (raises before anything runs)."""
@@ -90,6 +91,7 @@ class WorkflowRun:
             targets=self.targets,
             rerun_from=self.rerun_from,
             overrides=self.overrides,
+            retry_failed=self.retry_failed,
         )
 
 
@@ -290,6 +292,7 @@ class StageExecutor:
             generator=generator,
             num_records=num,
             dataset_mode=sp.dataset_mode(self.plan.mode),
+            retry_failed=self.run.retry_failed,
             on_progress=(
                 (lambda d, t, r: on_progress(d, t, r, stage.name)) if on_progress else None
             ),

@@ -40,6 +40,7 @@ class StageRun:
     num_records: int
     dataset_mode: ResumeMode
     on_progress: ProgressCallback | None
+    retry_failed: bool = False
 
 
 class StageOutcome(BaseModel):
@@ -66,6 +67,7 @@ async def stage_flow(
             resume=run.dataset_mode,
             on_progress=run.on_progress,
             allow_empty=True,  # the stage decides what an empty output means
+            retry_failed=run.retry_failed,
         ),
         runtime,
     )

@@ -29,6 +29,7 @@ from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.stage import Stage
 from dd_prefect.config.stage_dag import upstreams_of
 from dd_prefect.errors import ResumeError, WorkflowError
+from dd_prefect.workflow.failed_rows import has_failed_rows
 from dd_prefect.workflow.keys import handoff_fingerprint
 from dd_prefect.workflow.layout import (
     DatasetLayout,
@@ -174,9 +175,11 @@ def decide(
     output_intact: bool,
     callback_output_intact: bool,
     unversioned_callback: bool,
+    failed_rows_to_retry: bool = False,
 ) -> tuple[Action, str]:
     """The action for a stage whose upstreams are all reused (so its fingerprint is known),
-    and why. `forced`: `rerun_from` names it or an ancestor."""
+    and why. `forced`: `rerun_from` names it or an ancestor. `failed_rows_to_retry`: the
+    run retries failed rows and the stage has some."""
     if forced:
         return Action.RERUN, "must rerun (rerun_from)"
     if prior is None:
@@ -195,6 +198,8 @@ def decide(
         return Action.RESUME, "lost or damaged part of its output (regenerating only that)"
     if not callback_output_intact:
         return Action.RESUME, "lost its callback output (running the callback again)"
+    if failed_rows_to_retry:
+        return Action.RESUME, "has failed rows to regenerate (retry_failed)"
     return Action.REUSE, "completed in the earlier run"
 
 
@@ -208,8 +213,10 @@ def plan_workflow(
     targets: list[str] | None = None,
     rerun_from: str | None = None,
     overrides: Mapping[str, Path] | None = None,
+    retry_failed: bool = False,
 ) -> WorkflowPlan:
-    """Plan a run of `stages` (all of the workflow's, in add order) into `layout`.
+    """Plan a run of `stages` (all of the workflow's, in add order) into `layout`;
+    `retry_failed`: a completed stage with failed rows resumes to regenerate them.
 
     Raises WorkflowError for bad options and ResumeError when `mode` is ALWAYS and a
     stage would have to start fresh (before anything runs).
@@ -264,6 +271,8 @@ def plan_workflow(
                 or bool((path := layout.abs(before.callback_output_path)) and path.exists()),
                 unversioned_callback=stage.on_success is not None
                 and stage.on_success_version is None,
+                failed_rows_to_retry=retry_failed
+                and has_failed_rows(layout.dir / stage.dir_name(index)),
             )
         )
         if mode is ResumeMode.ALWAYS and action is Action.RERUN and stage.name not in forced:

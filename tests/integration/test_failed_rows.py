@@ -76,3 +76,44 @@ async def test_failed_rows_are_recorded_and_regenerated_in_place(
 
     clean = await designer(tmp_path / "b", server).acreate(structured_builder(), 50, "facts")
     pd.testing.assert_frame_equal(again.load_dataset(), clean.load_dataset())
+
+
+def review_builder() -> dd.DataDesignerConfigBuilder:
+    b = dd.DataDesignerConfigBuilder(model_configs=builder(8).model_configs)
+    b.add_column(
+        name="review", column_type="llm-text", model_alias="fast", prompt="Review {{ label }}"
+    )
+    return b
+
+
+@pytest.mark.e2e
+async def test_workflow_retry_failed_regenerates_a_stages_failed_rows_then_its_descendants(
+    prefect_server, mock_llm_factory, tmp_path
+):
+    server = mock_llm_factory(broken_json_rate=0.3, seed=5)
+
+    def workflow(path):
+        return (
+            designer(path, server)
+            .compose_workflow("wf")
+            .add_stage("facts", structured_builder(), num_records=30)
+            .add_stage("reviews", review_builder())
+        )
+
+    first = await workflow(tmp_path / "a").arun()
+    failed = first["facts"].load_failed_rows()
+    assert len(failed) > 0 and first.count_stage_output_records("reviews") == 30 - len(failed)
+
+    server.configure(broken_json_rate=0.0)
+    before = server.stats()["requests"]
+    again = await workflow(tmp_path / "a").arun(ResumeMode.IF_POSSIBLE, retry_failed=True)
+    # The failed rows' three cells, then the whole downstream stage (its input changed).
+    assert server.stats()["requests"] - before == 3 * len(failed) + 30
+    assert again["facts"].load_failed_rows().empty
+    clean = await workflow(tmp_path / "b").arun()
+    pd.testing.assert_frame_equal(again.load_dataset(), clean.load_dataset())
+    # The retried stage's usage adds this attempt to the first; the rerun stage starts over.
+    facts = again["facts"].usage
+    assert facts.requests == 90 + 3 * len(failed)
+    assert facts.last_attempt["mock/mock-model"].requests == 3 * len(failed)
+    assert again.usage.requests == facts.requests + 30
