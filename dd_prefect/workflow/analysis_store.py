@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from dd_prefect.workflow.profiles import (
 )
 
 ANALYSIS_FILE = "analysis.json"
-ANALYSIS_VERSION = 1  # raise when what is computed changes: stored analyses are redone
+ANALYSIS_VERSION = 2  # raise when what is computed changes: stored analyses are redone
 BATCH_ROWS = 4096
 ERROR_SUFFIX = "__error"
 TOKENS_ESTIMATE = f"ceil(characters / {CHARS_PER_TOKEN}) of each cell's text"
@@ -95,6 +96,7 @@ def profile(
     config: dict[str, Any] | None,
     metadata: DatasetMetadata | None,
     target_num_records: int | None = None,
+    layout: DatasetLayout | None = None,
 ) -> dict[str, Any]:
     """The analysis of a dataset's batches (Data Designer's DatasetProfilerResults, with
     our additions: quantiles, histograms, lengths, category weights, failed rows, usage)."""
@@ -109,7 +111,7 @@ def profile(
         "column_statistics": [_statistics(p) for p in profiles],
         "side_effect_column_names": [p.name for p in profiles if p.name not in specs] or None,
         "column_profiles": [_judge_profile(p) for p in profiles if p.scores] or None,
-        "failed_rows": _failed_rows(profiles, metadata),
+        "failed_rows": _failed_rows(profiles, metadata, layout),
         "llm_usage": dict(metadata.llm_usage_total) if metadata else {},
         "tokens_estimate": TOKENS_ESTIMATE,
         "profilers": list((config or {}).get("profilers") or []),
@@ -185,18 +187,31 @@ def _judge_profile(p: ColumnProfile) -> dict[str, Any]:
     }
 
 
-def _failed_rows(profiles: list[ColumnProfile], metadata: DatasetMetadata | None) -> dict[str, Any]:
-    """Rows that failed: dropped ones and errors by kind (from metadata.json), and the
-    cells kept as nulls with an error, by column (from the ``<column>__error`` columns).
-    Errors by column AND kind are not recorded anywhere yet."""
+def _failed_rows(
+    profiles: list[ColumnProfile], metadata: DatasetMetadata | None, layout: DatasetLayout | None
+) -> dict[str, Any]:
+    """Rows that failed: dropped ones and errors by kind (metadata.json), failed rows by
+    column and error kind (each row group's failed-rows ledger, read a batch at a time),
+    and the cells kept as nulls with an error, by column (the ``<column>__error`` columns)."""
     by_column = {
         p.name.removesuffix(ERROR_SUFFIX): p.records - p.nulls
         for p in profiles
         if p.name.endswith(ERROR_SUFFIX) and p.records > p.nulls
     }
+    ledger: Counter[tuple[str, str, bool]] = Counter()
+    for record in metadata.row_groups if metadata and layout else []:
+        if layout is None or "failed" not in record.files:
+            continue
+        handle = pq.ParquetFile(layout.base_dir / record.files["failed"])
+        for batch in handle.iter_batches(columns=["column", "error_kind", "dropped"]):
+            ledger.update(zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True))
     return {
         "dropped_rows": metadata.dropped_rows if metadata else 0,
         "errors_by_kind": dict(sorted(metadata.errors.items())) if metadata else {},
+        "by_column_and_kind": [
+            {"column": column, "error_kind": kind, "dropped": dropped, "rows": rows}
+            for (column, kind, dropped), rows in sorted(ledger.items())
+        ],
         "errors_kept_by_column": by_column,
     }
 
@@ -232,7 +247,10 @@ def load_or_compute(base_dir: str | Path) -> dict[str, Any]:
         stored = json.loads(path.read_text())
         if isinstance(stored, dict) and stored.get("key") == key:
             return stored
-    result = {"key": key, **profile(parquet_batches(files), read_config(layout), metadata)}
+    result = {
+        "key": key,
+        **profile(parquet_batches(files), read_config(layout), metadata, layout=layout),
+    }
     with contextlib.suppress(OSError):
         atomic_write_text(path, json.dumps(result, indent=1, default=str) + "\n")
     return result

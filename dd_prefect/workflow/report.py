@@ -126,7 +126,11 @@ def _dataset_section(base: Path, metadata: DatasetMetadata | None, heading: str 
     failures[0].update({f"errors: {k}": v for k, v in failed.get("errors_by_kind", {}).items()})
     kept = failed.get("errors_kept_by_column", {})
     failures[0].update({f"kept with error: {k}": v for k, v in kept.items()})
-    parts += ["<h3>failed rows</h3>", _table(failures)]
+    parts += [
+        "<h3>failed rows</h3>",
+        _table(failures),
+        _table(failed.get("by_column_and_kind", [])),
+    ]
     parts += ["<h3>columns</h3>", _table([column_row(s) for s in analysis.column_statistics])]
     figures = [
         *judge_score_figures(analysis),

@@ -14,7 +14,7 @@ import pytest
 import dd_prefect.config as dd
 from dd_prefect.workflow import analysis_store, profiles
 from dd_prefect.workflow.layout import DatasetLayout
-from dd_prefect.workflow.metadata import DatasetMetadata
+from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
 from dd_prefect.workflow.results import DatasetCreationResults
 
 
@@ -75,8 +75,27 @@ def _dataset(base: Path, rows: int = 12_000, files: int = 3) -> pd.DataFrame:
         part.to_parquet(base / name)
         names.append(name)
     layout.write_config(_config())
+    ledger = pd.DataFrame(
+        {
+            "row_index": range(6),
+            "column": ["answer", "answer", "judge", "answer", "judge", "answer"],
+            "error_kind": ["timeout", "timeout", "invalid_json", "http_500", "timeout", "timeout"],
+            "dropped": [True, False, True, False, False, True],
+        }
+    )
+    (base / "failed-rows").mkdir()
+    ledger.to_parquet(base / "failed-rows" / "batch_00000.parquet")
     layout.write_metadata(
         DatasetMetadata(
+            row_groups=[
+                RowGroupRecord(
+                    index=0,
+                    start=0,
+                    requested=size,
+                    rows=size,
+                    files={"main": names[0], "failed": "failed-rows/batch_00000.parquet"},
+                )
+            ],
             dataset_name="d",
             dataset_key="k",
             config_fingerprint="f",
@@ -186,7 +205,7 @@ def test_categories_against_weights_and_judge_scores(
 
 
 def test_tokens_failed_rows_and_usage(loaded: tuple[Path, pd.DataFrame, dict]) -> None:
-    _, frame, got = loaded
+    base, frame, got = loaded
     answer = got["stats"]["answer"]
     tokens = np.ceil(frame["answer"].dropna().str.len() / profiles.CHARS_PER_TOKEN)
     assert answer.output_tokens_mean == pytest.approx(tokens.mean())
@@ -194,6 +213,12 @@ def test_tokens_failed_rows_and_usage(loaded: tuple[Path, pd.DataFrame, dict]) -
     failed = got["analysis"].failed_rows
     assert failed["dropped_rows"] == 5
     assert failed["errors_kept_by_column"] == {"answer": int(frame["answer__error"].notna().sum())}
+    ledger = pd.read_parquet(base / "failed-rows" / "batch_00000.parquet")
+    expected = ledger.groupby(["column", "error_kind", "dropped"]).size()
+    assert {
+        (r["column"], r["error_kind"], r["dropped"]): r["rows"]
+        for r in failed["by_column_and_kind"]
+    } == expected.to_dict()
     assert got["analysis"].llm_usage == {"mock/x": {"requests": 10, "prompt_tokens": 3}}
 
 
