@@ -68,8 +68,9 @@ def write_workflow_report(workflow_dir: str | Path) -> Path:
         base = datasets[s.name]
         meta = DatasetLayout(base).read_metadata() if base else None
         heading = f"stage '{s.name}' ({s.status})"
-        if base is None or meta is None:
-            parts.append(f"<section><h2>{html.escape(heading)}</h2><p>no dataset</p></section>")
+        if base is None or meta is None or s.status == "running":  # profiled once it ends
+            note = "still running" if s.status == "running" else "no dataset"
+            parts.append(f"<section><h2>{html.escape(heading)}</h2><p>{note}</p></section>")
             continue
         parts.append(_dataset_section(base, meta, heading=heading))
     return _write(layout.dir / REPORT_FILE, f"workflow '{metadata.name}'", "\n".join(parts))
