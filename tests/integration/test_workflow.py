@@ -621,6 +621,7 @@ async def test_to_config_builder_seeds_a_new_config(finished, mock_llm, tmp_path
 async def test_workflow_metadata_and_layout(finished):
     results, wf, _ = finished
     assert sorted(p.name for p in wf.iterdir()) == [
+        "report.html",  # the workflow's report (issue 16)
         "stage-0-topics",
         "stage-1-answers",
         "stage-2-reviews",
