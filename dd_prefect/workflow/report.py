@@ -21,6 +21,7 @@ from dd_prefect.workflow.analysis import DatasetAnalysis, column_row
 from dd_prefect.workflow.analysis_store import load_or_compute, stage_dataset
 from dd_prefect.workflow.layout import (
     METADATA_FILE,
+    OUTPUT_PROCESSORS_DIR,
     WORKFLOW_METADATA,
     DatasetLayout,
     WorkflowLayout,
@@ -32,6 +33,7 @@ from dd_prefect.workflow.report_figures import (
     judge_score_figures,
     stage_graph_figure,
 )
+from dd_prefect.workflow.usage import added
 
 REPORT_FILE = "report.html"
 _STYLE = """
@@ -63,7 +65,14 @@ def write_workflow_report(workflow_dir: str | Path) -> Path:
     stages = metadata.stages
     datasets = {s.name: stage_dataset(layout, s) for s in stages}
     parts = [_figures([stage_graph_figure(stages)]), "<h2>stages</h2>"]
-    parts.append(_table([_stage_row(s, datasets[s.name]) for s in stages]))
+    usage = {s.name: _stage_usage(layout, s) for s in stages}
+    parts.append(_table([_stage_row(s, datasets[s.name], usage[s.name]) for s in stages]))
+    total: dict[str, dict[str, Any]] = {}
+    for spent in usage.values():
+        total = added(total, spent)
+    if total:
+        parts += ["<h2>LLM usage of the workflow (all stages, all attempts)</h2>"]
+        parts.append(_table([{"model": m, **counts} for m, counts in sorted(total.items())]))
     for s in stages:
         base = datasets[s.name]
         meta = DatasetLayout(base).read_metadata() if base else None
@@ -90,7 +99,20 @@ def write_report(path: str | Path) -> Path:
     )
 
 
-def _stage_row(stage: StageMetadata, base: Path | None) -> dict[str, Any]:
+def _stage_usage(layout: WorkflowLayout, stage: StageMetadata) -> dict[str, dict[str, Any]]:
+    """LLM usage of a stage over every attempt: its main run's and its output-processor
+    pass's."""
+    stage_dir = layout.abs(stage.stage_dir)
+    total: dict[str, dict[str, Any]] = {}
+    for base in (stage_dir, stage_dir / OUTPUT_PROCESSORS_DIR) if stage_dir else ():
+        if (meta := DatasetLayout(base).read_metadata()) is not None:
+            total = added(total, meta.llm_usage_total)
+    return total
+
+
+def _stage_row(
+    stage: StageMetadata, base: Path | None, usage: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     meta = DatasetLayout(base).read_metadata() if base else None
     return {
         "stage": stage.name,
@@ -101,7 +123,7 @@ def _stage_row(stage: StageMetadata, base: Path | None) -> dict[str, Any]:
         "records": stage.actual_records,
         "dropped rows": meta.dropped_rows if meta else None,
         "duration (s)": round(stage.duration, 1) if stage.duration is not None else None,
-        "LLM usage (all attempts)": _usage_text(meta.llm_usage_total) if meta else "",
+        "LLM usage (all attempts)": _usage_text(usage),
     }
 
 

@@ -53,6 +53,8 @@ def test_workflow_report_has_the_stage_graph_and_every_stage(tmp_path: Path) -> 
     WorkflowLayout(tmp_path).write(WorkflowMetadata(name="diamond", stages=stages))
     page = write_workflow_report(tmp_path).read_text()
     assert "stage graph" in page
+    usage = page.split("LLM usage of the workflow")[1].split("</table>")[0]
+    assert "<td>mock/x</td><td>40</td>" in usage  # 4 finished stages x 10 requests
     for name in "abcd":
         assert f"stage &#x27;{name}&#x27; (completed)" in page
     assert "stage &#x27;e&#x27; (running)" in page and "still running" in page
