@@ -218,6 +218,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         async with lock:
             records[index] = record
             fill_totals(metadata, records, groups)
+            account.update(metadata)
             layout.write_metadata(metadata)
             await progress.update(len(records))
             if run.on_progress:

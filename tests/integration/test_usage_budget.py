@@ -4,7 +4,13 @@ and a resume with a raised budget completes it without repeating a request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +18,7 @@ import pytest
 import dd_prefect.config as dd
 from dd_prefect import DataDesignerBudgetExceededError, ResumeMode
 from tests.integration.create_script import builder
-from tests.integration.test_create import designer
+from tests.integration.test_create import ROOT, designer
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +66,43 @@ async def test_budget_stop_then_resume_repeats_no_request(prefect_server, mock_l
     assert mock_llm.stats()["requests"] == 110  # a clean run's: nothing asked twice
     usage = results.usage
     assert usage.requests == 110 and usage.last_attempt["mock/mock-model"].requests == 70
+
+
+@pytest.mark.e2e
+def test_usage_equals_the_mocks_counters_across_a_kill_and_a_resume(
+    prefect_server, mock_llm_factory, tmp_path
+):
+    """A killed run's spend stays recorded up to its last flush (each row group, and every
+    second): at most a second of requests plus those in flight are unrecorded."""
+    server = mock_llm_factory(latency=0.2)
+    env = {**os.environ, **prefect_server.env, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "tests.integration.create_script", str(tmp_path), "k"]
+    cmd += [server.url, "100", "10", "--row-groups", "1", "--parallel", "2"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
+    meta_path = tmp_path / "k" / "metadata.json"
+    deadline, finished = time.monotonic() + 120, 0
+    while time.monotonic() < deadline and finished < 3:
+        time.sleep(0.1)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            finished = len(json.loads(meta_path.read_text())["row_groups"])
+    time.sleep(0.5)  # part-way through the next row group
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = json.loads(meta_path.read_text())["llm_usage_total"]["mock/mock-model"]
+    time.sleep(0.5)  # the mock finishes (and counts the tokens of) what was in flight
+    asked = server.stats()
+    lost = asked["requests"] - killed["requests"]
+    assert 0 <= lost <= 2 + 10  # in flight, plus one second at 2 x 1 / 0.2 s
+    assert killed["prompt_tokens"] <= asked["prompt_tokens"]
+
+    resumed = subprocess.run(
+        [*cmd, "--resume", "if_possible"], env=env, cwd=ROOT, capture_output=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    total = json.loads(meta_path.read_text())["llm_usage_total"]["mock/mock-model"]
+    now = server.stats()
+    assert total["requests"] == now["requests"] - lost
+    assert total["completion_tokens"] <= now["completion_tokens"]
+    last = json.loads(meta_path.read_text())["llm_usage"]["mock/mock-model"]
+    assert last["requests"] == now["requests"] - asked["requests"]  # the resume's, exactly
+    assert last["prompt_tokens"] == now["prompt_tokens"] - asked["prompt_tokens"]
