@@ -150,11 +150,13 @@ class DatasetAnalysis:
                     )
         return rows
 
-    def to_report(self) -> None:
-        """Print the analysis as tables (columns; categories vs weights; judge scores)."""
+    def to_report(self, save_path: str | Path | None = None) -> None:
+        """Print the analysis as tables (columns; categories vs weights; judge scores);
+        with `save_path`, also save them as HTML (``.html``) or SVG (``.svg``), as Data
+        Designer does. The plots are in ``report.html`` beside the dataset."""
         from rich.console import Console
 
-        console = Console()
+        console = Console(record=save_path is not None)
         console.print(
             _table(
                 f"{self.num_records} records (target {self.target_num_records})",
@@ -170,6 +172,11 @@ class DatasetAnalysis:
         failed = self.failed_rows
         if failed.get("dropped_rows") or failed.get("errors_by_kind"):
             console.print(f"failed rows: {failed}")
+        if save_path is not None:
+            path = Path(save_path)
+            if path.suffix not in (".html", ".svg"):
+                raise ValueError(f"to_report: save_path must end in .html or .svg, got {path}")
+            (console.save_html if path.suffix == ".html" else console.save_svg)(str(path))
 
     def __repr__(self) -> str:
         return (

@@ -59,3 +59,18 @@ def test_workflow_report_has_the_stage_graph_and_every_stage(tmp_path: Path) -> 
         assert f"stage &#x27;{name}&#x27; (completed)" in page
     assert "stage &#x27;e&#x27; (running)" in page and "still running" in page
     assert page.count("judge 'judge': score 'quality'") == 4  # a plot per finished stage
+
+
+def test_to_report_saves_html_or_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dd_prefect.workflow.results import DatasetCreationResults
+
+    base = tmp_path / "reviews"
+    _dataset(base, rows=100, files=1)
+    analysis = DatasetCreationResults(base).load_analysis()
+    analysis.to_report(save_path=tmp_path / "analysis.html")
+    analysis.to_report(save_path=tmp_path / "analysis.svg")
+    assert "judge score distributions" in capsys.readouterr().out
+    assert "category frequencies" in (tmp_path / "analysis.html").read_text()
+    assert (tmp_path / "analysis.svg").read_text().startswith("<svg")
+    with pytest.raises(ValueError, match=r"\.html or \.svg"):
+        analysis.to_report(save_path=tmp_path / "analysis.txt")
