@@ -288,6 +288,8 @@ def _preview(args: argparse.Namespace) -> int:
             raise BadInput(f"--stage needs a workflow spec; {args.spec} is a single dataset")
         results = run_sync(preview_dataset(runtime, spec.config, args.num_records))
         frame, errors, notes = results.dataset, results.summary["errors"], []
+        if spec.num_records:  # a full run's usage, scaled from the preview's
+            notes.append(str(results.estimate_usage(spec.num_records)))
     with pd.option_context(
         "display.max_columns", 20, "display.width", 160, "display.max_colwidth", 60
     ):

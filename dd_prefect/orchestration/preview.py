@@ -11,6 +11,7 @@ from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.orchestration.runtime import Runtime
 from dd_prefect.workflow.preview import StagePreview, preview_stage
 from dd_prefect.workflow.results import PreviewResults
+from dd_prefect.workflow.usage import model_prices, snapshot, spent_since
 
 
 async def preview_dataset(
@@ -20,6 +21,7 @@ async def preview_dataset(
     runtime.check_providers(config)
     async with runtime.models(config.model_configs) as registry:
         generator = DatasetGenerator(config, runtime.run_config, registry)
+        before = snapshot(registry.usage)
         frames: list[pd.DataFrame] = []
         outputs: dict[str, list[pd.DataFrame]] = {}
         errors: dict[str, int] = {}
@@ -36,7 +38,13 @@ async def preview_dataset(
             "records": sum(len(f) for f in frames),
             "dropped_rows": dropped,
             "errors": errors,
-            "llm_usage": {k: u.as_dict() for k, u in registry.usage.items()},
+            "requested_records": num_records,
+            "llm_usage": spent_since(
+                before,
+                registry.usage,
+                registry.usage,
+                model_prices(config.model_configs, registry.limiter_key),
+            ),
         }
     return PreviewResults(_concat(frames), {k: _concat(v) for k, v in outputs.items()}, summary)
 

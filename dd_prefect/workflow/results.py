@@ -27,7 +27,7 @@ from dd_prefect.errors import ConfigValidationError, WorkflowError
 from dd_prefect.workflow.analysis import DatasetViews, PreviewViews
 from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.metadata import DatasetMetadata
-from dd_prefect.workflow.usage import Usage
+from dd_prefect.workflow.usage import Usage, UsageEstimate, estimate
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 
@@ -185,6 +185,18 @@ class PreviewResults(PreviewViews):
 
     def count_records(self) -> int:
         return len(self.dataset)
+
+    @property
+    def usage(self) -> Usage:
+        """The preview's LLM usage per model (with cost where the models have prices)."""
+        spent = self.summary.get("llm_usage", {})
+        return Usage.of(spent, spent)
+
+    def estimate_usage(self, num_records: int) -> UsageEstimate:
+        """An ESTIMATE of a full run's requests, tokens and cost for `num_records`,
+        scaled from this preview's usage per row asked for."""
+        asked = self.summary.get("requested_records", self.count_records())
+        return estimate(self.usage, asked, num_records)
 
     def export(self, path: str | Path, format: ExportFormat | None = None) -> Path:
         return export_frame(self.dataset, path, format)

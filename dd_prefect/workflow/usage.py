@@ -253,3 +253,44 @@ class UsageAccount:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+
+
+@dataclass(frozen=True)
+class UsageEstimate:
+    """An ESTIMATE of a run's LLM usage, scaled linearly from a preview of
+    `preview_records` rows to `num_records` (retries, failures and prompts that grow with
+    the data make a real run differ). `cost` is None when a model has no prices."""
+
+    num_records: int
+    preview_records: int
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __str__(self) -> str:
+        cost = f", cost ~{self.cost:.4f}" if self.cost is not None else ""
+        return (
+            f"estimate for {self.num_records} records (scaled from a preview of "
+            f"{self.preview_records}): ~{self.requests} requests, ~{self.prompt_tokens} input "
+            f"+ ~{self.completion_tokens} output tokens{cost}"
+        )
+
+
+def estimate(usage: Usage, preview_records: int, num_records: int) -> UsageEstimate:
+    """`usage` of a preview of `preview_records` rows, scaled to `num_records`."""
+    scale = num_records / preview_records if preview_records else 0.0
+    models = usage.models.values()
+    cost = usage.cost
+    return UsageEstimate(
+        num_records=num_records,
+        preview_records=preview_records,
+        requests=round(sum(m.requests for m in models) * scale),
+        prompt_tokens=round(sum(m.prompt_tokens for m in models) * scale),
+        completion_tokens=round(sum(m.completion_tokens for m in models) * scale),
+        cost=cost * scale if cost is not None else None,
+    )

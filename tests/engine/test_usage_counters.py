@@ -92,3 +92,26 @@ def test_prices_and_budgets_change_no_key_and_stay_out_of_dd_files_when_unset():
     kept = priced.to_dict()
     assert "input_price_per_million_tokens" in str(kept)
     assert DataDesignerConfig.model_validate(kept).model_configs[0] == priced_model
+
+
+def test_preview_estimates_a_full_runs_usage_and_cost(mock_llm, tmp_path):
+    from dd_prefect import DataDesigner
+
+    b = llm_builder()
+    m = b.model_configs[0]
+    m.input_price_per_million_tokens, m.output_price_per_million_tokens = 2.0, 8.0
+    d = DataDesigner(
+        artifact_path=tmp_path,
+        model_providers=[dd.ModelProvider(name="mock", endpoint=mock_llm.url)],
+    )
+    preview = d.preview(b, num_records=8)
+    stats = mock_llm.stats()
+    (used,) = preview.usage.models.values()
+    assert used.requests == stats["requests"] == 8
+    assert used.cost == pytest.approx(
+        (stats["prompt_tokens"] * 2.0 + stats["completion_tokens"] * 8.0) / 1e6
+    )
+    guess = preview.estimate_usage(800)
+    assert guess.requests == 800 and guess.prompt_tokens == stats["prompt_tokens"] * 100
+    assert guess.cost == pytest.approx(used.cost * 100)
+    assert str(guess).startswith("estimate for 800 records (scaled from a preview of 8)")
