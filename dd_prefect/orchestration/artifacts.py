@@ -150,8 +150,15 @@ def analysis_tables(analysis: DatasetAnalysis) -> list[tuple[str, list[dict[str,
 
 
 def _markdown_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # The UI renders cells as Markdown: an empty cell or "-" shows as a list item.
-    return [{k: ("none" if v in (None, "", "-") else v) for k, v in row.items()} for row in rows]
+    """Cells as the UI shows them well: it renders each as Markdown, where an empty cell or
+    "-" is a list item and a line break starts a new paragraph."""
+    return [{k: _cell(v) for k, v in row.items()} for row in rows]
+
+
+def _cell(value: Any) -> Any:
+    if value is None or value in ("", "-"):
+        return "none"
+    return " ".join(value.split()) if isinstance(value, str) else value
 
 
 class WorkflowBoard:
