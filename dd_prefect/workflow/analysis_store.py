@@ -131,12 +131,13 @@ def _statistics(p: ColumnProfile) -> dict[str, Any]:
         "num_unique_estimated": p.distinct.saturated,
         "sampler_type": p.spec.get("sampler_type"),
     }
-    if numbers is not None and numbers.count:
-        stats["distribution_type"] = "numerical"
-        stats["distribution"] = numbers.distribution(p.bins.get("numbers"))
-    elif p.frequencies:
+    numerical = numbers is not None and numbers.count > 0
+    if p.frequencies and ("values" in p.spec or not numerical):  # a category sampler's too
         stats["distribution_type"] = "categorical"
         stats["distribution"] = categorical(p.frequencies)
+    elif numbers is not None and numerical:
+        stats["distribution_type"] = "numerical"
+        stats["distribution"] = numbers.distribution(p.bins.get("numbers"))
     elif lengths is not None:
         stats["distribution_type"] = "text"
     if lengths is not None and lengths.count:

@@ -229,9 +229,9 @@ class ColumnProfile:
                 self.frequencies = None
         if not numeric and present and all(isinstance(v, str) for v in present):
             self.lengths = self.lengths or Numbers()
-            self.lengths.add(np.array([len(t) for t in texts], dtype=float))
+            self.lengths.add(lengths_of(texts))
         if self.tokens is not None:
-            self.tokens.add(np.array([math.ceil(len(t) / CHARS_PER_TOKEN) for t in texts], float))
+            self.tokens.add(tokens_of(texts))
         for score, counts in self.scores.items():
             counts.update(_score(v, score) for v in present)
         if self.column_type == "validation":
@@ -308,8 +308,16 @@ def _values_of(series: pd.Series, kind: str) -> np.ndarray:
     if kind == "numbers":
         return series.to_numpy(dtype=float, na_value=np.nan)
     texts = [text_of(v) for v in series.tolist() if not is_missing(v)]
-    if kind == "lengths":
-        return np.array([len(t) for t in texts], dtype=float)
+    return lengths_of(texts) if kind == "lengths" else tokens_of(texts)
+
+
+def lengths_of(texts: list[str]) -> np.ndarray:
+    """Each text's length in characters."""
+    return np.array([len(t) for t in texts], dtype=float)
+
+
+def tokens_of(texts: list[str]) -> np.ndarray:
+    """Each text's estimated tokens: ceil(characters / CHARS_PER_TOKEN)."""
     return np.array([math.ceil(len(t) / CHARS_PER_TOKEN) for t in texts], dtype=float)
 
 

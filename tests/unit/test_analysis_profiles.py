@@ -252,3 +252,18 @@ def profiles_analysis(frame: pd.DataFrame) -> object:
     from dd_prefect.workflow.analysis import DatasetAnalysis
 
     return DatasetAnalysis(frame)
+
+
+def test_numeric_category_sampler_is_counted_against_its_weights() -> None:
+    frame = pd.DataFrame({"stars": [1, 5, 5, 3, 5, 1]})
+    config = {
+        "columns": [
+            {"name": "stars", "column_type": "sampler", "sampler_type": "category",
+             "params": {"values": [1, 3, 5], "weights": [1, 1, 2]}},
+        ]
+    }  # fmt: skip
+    data = analysis_store.profile(profiles.frames([frame]), config, None)
+    (stars,) = data["column_statistics"]
+    assert stars["distribution_type"] == "categorical"
+    assert stars["distribution"]["histogram"] == {"categories": [5, 1, 3], "counts": [3, 2, 1]}
+    assert stars["category_weights"] == {"categories": [1, 3, 5], "weights": [0.25, 0.25, 0.5]}
