@@ -38,7 +38,7 @@ from dd_prefect.workflow.profiles import (
 )
 
 ANALYSIS_FILE = "analysis.json"
-ANALYSIS_VERSION = 2  # raise when what is computed changes: stored analyses are redone
+ANALYSIS_VERSION = 3  # raise when what is computed changes: stored analyses are redone
 BATCH_ROWS = 4096
 ERROR_SUFFIX = "__error"
 TOKENS_ESTIMATE = f"ceil(characters / {CHARS_PER_TOKEN}) of each cell's text"
