@@ -42,7 +42,7 @@ from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
-from dd_prefect.workflow.budget import Spend, budget_error, budget_reached, check_prices
+from dd_prefect.workflow.budget import BudgetScope, budget_error, check_prices
 from dd_prefect.workflow.dataset_totals import fill_totals, merged_stats, null_counts
 from dd_prefect.workflow.keys import dataset_key
 from dd_prefect.workflow.layout import DatasetLayout, file_sha256
@@ -71,6 +71,7 @@ class DatasetRun:
     lease_slots: bool = False  # lease global limit slots itself (a stage's are leased for it)
     allow_empty: bool = False  # no rows out is a result, not a failure (stages decide it)
     retry_failed: bool = False  # regenerate the failed rows of finished row groups
+    budget: BudgetScope | None = None  # shared by a workflow's stages (None: its own)
 
     @property
     def key(self) -> str:
@@ -182,6 +183,8 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         model_prices(config.model_configs, models.limiter_key),
         previous.llm_usage_total if previous is not None else {},
     )
+    budget = run.budget or BudgetScope(run_config)
+    budget.accounts.append(account)
     over_budget: list[str] = []  # the budget reached, once no new row group may start
     records: dict[int, RowGroupRecord] = {}
     progress = Progress(run.name, len(groups))
@@ -192,9 +195,8 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
 
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
-            if not over_budget and (
-                reached := budget_reached(run_config, Spend.of(account.update(metadata)))
-            ):
+            account.update(metadata)
+            if not over_budget and (reached := budget.reached()):
                 over_budget.append(reached)
             if over_budget:
                 return
@@ -233,7 +235,8 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
             with bind(run):
                 await run_concurrently(one(*g) for g in groups)  # a failure cancels the rest
         if over_budget:
-            raise budget_error(run.name, over_budget[0], Spend.of(account.update(metadata)))
+            account.update(metadata)
+            raise budget_error(run.name, over_budget[0], budget.spend())
     except BaseException as exc:
         metadata.status = "failed"
         metadata.error = f"{type(exc).__name__}: {exc}"

@@ -31,6 +31,7 @@ from dd_prefect.orchestration.review import review_gate
 from dd_prefect.orchestration.runtime import Runtime
 from dd_prefect.orchestration.stage_flow import StageRun, stage_flow
 from dd_prefect.orchestration.stage_leases import StageLeases
+from dd_prefect.workflow.budget import BudgetScope, spent_in
 from dd_prefect.workflow.join import JOINS_DIR, materialize_join
 from dd_prefect.workflow.keys import (
     handoff_fingerprint,
@@ -116,6 +117,8 @@ class StageExecutor:
         self.results: dict[str, StageResult | SkippedStageResult] = {}
         self.statuses: dict[str, str] = {}
         self.handed: dict[str, tuple[Path, str]] = {}  # stage -> (output, fingerprint)
+        reused = [layout.dir / sp.dir_name for sp in plan.stages if sp.action is Action.REUSE]
+        self.budget = BudgetScope(runtime.run_config, spent_in(reused))  # the run's budgets
 
     def save(self) -> None:
         self.layout.write(self.metadata)
@@ -293,6 +296,7 @@ class StageExecutor:
             num_records=num,
             dataset_mode=sp.dataset_mode(self.plan.mode),
             retry_failed=self.run.retry_failed,
+            budget=self.budget,
             on_progress=(
                 (lambda d, t, r: on_progress(d, t, r, stage.name)) if on_progress else None
             ),

@@ -21,6 +21,7 @@ from dd_prefect.engine.parquet_io import count_rows, parquet_files
 from dd_prefect.orchestration.dataset_flow import DatasetRun, ProgressCallback, run_dataset
 from dd_prefect.orchestration.handoff import current
 from dd_prefect.orchestration.runtime import Runtime
+from dd_prefect.workflow.budget import BudgetScope
 from dd_prefect.workflow.layout import (
     CALLBACK_DIR,
     OUTPUT_PROCESSORS_DIR,
@@ -41,6 +42,7 @@ class StageRun:
     dataset_mode: ResumeMode
     on_progress: ProgressCallback | None
     retry_failed: bool = False
+    budget: BudgetScope | None = None  # the workflow run's (shared by its stages)
 
 
 class StageOutcome(BaseModel):
@@ -68,6 +70,7 @@ async def stage_flow(
             on_progress=run.on_progress,
             allow_empty=True,  # the stage decides what an empty output means
             retry_failed=run.retry_failed,
+            budget=run.budget,
         ),
         runtime,
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.errors import ConfigValidationError, DataDesignerBudgetExceededError
-from dd_prefect.workflow.usage import UsageDict
+from dd_prefect.workflow.layout import DatasetLayout
+from dd_prefect.workflow.usage import UsageAccount, UsageDict, added
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,39 @@ def budget_error(name: str, reached: str, spend: Spend) -> DataDesignerBudgetExc
     """The error of dataset or stage `name` stopped by budget `reached`."""
     return DataDesignerBudgetExceededError(
         f"dataset '{name}' stopped: budget {reached} reached after {spend} over every "
-        "attempt; finished row groups are kept: resume with a raised budget to go on",
+        "attempt (of the run's datasets); finished row groups are kept: resume with a "
+        "raised budget to go on",
         spent={"requests": spend.requests, "tokens": spend.tokens, "cost": spend.cost or 0.0},
     )
+
+
+class BudgetScope:
+    """What a run's budgets count: the spend of each of its datasets (their
+    :class:`~dd_prefect.workflow.usage.UsageAccount`, over every attempt) plus `fixed`
+    spend (a workflow's stages reused from an earlier run). One per dataset run, or one
+    shared by a workflow run's stages."""
+
+    def __init__(self, run_config: RunConfig, fixed: UsageDict | None = None) -> None:
+        self.run_config = run_config
+        self.fixed = dict(fixed or {})
+        self.accounts: list[UsageAccount] = []
+
+    def spend(self) -> Spend:
+        total = self.fixed
+        for account in self.accounts:
+            total = added(total, account.total)
+        return Spend.of(total)
+
+    def reached(self) -> str | None:
+        """The budget reached so far (None: none; accounts as of their last update)."""
+        return budget_reached(self.run_config, self.spend())
+
+
+def spent_in(dataset_dirs: Iterable[Path]) -> UsageDict:
+    """The spend recorded by the datasets in `dataset_dirs` (over every attempt)."""
+    total: UsageDict = {}
+    for directory in dataset_dirs:
+        metadata = DatasetLayout(directory).read_metadata()
+        if metadata is not None:
+            total = added(total, metadata.llm_usage_total)
+    return total

@@ -226,13 +226,15 @@ class UsageAccount:
     ) -> None:
         self.usage, self.keys, self.prices, self.earlier = usage, list(keys), prices, earlier
         self.before = snapshot(usage)
+        self.total: UsageDict = dict(earlier)  # as of the last update
 
     def update(self, metadata: Any) -> UsageDict:
         """Set `metadata`'s ``llm_usage`` (this attempt) and ``llm_usage_total``; returns the
         total."""
         metadata.llm_usage = spent_since(self.before, self.usage, self.keys, self.prices)
         metadata.llm_usage_total = added(self.earlier, metadata.llm_usage)
-        return dict(metadata.llm_usage_total)
+        self.total = dict(metadata.llm_usage_total)
+        return self.total
 
     @contextlib.asynccontextmanager
     async def flushing(

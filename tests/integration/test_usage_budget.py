@@ -106,3 +106,25 @@ def test_usage_equals_the_mocks_counters_across_a_kill_and_a_resume(
     last = json.loads(meta_path.read_text())["llm_usage"]["mock/mock-model"]
     assert last["requests"] == now["requests"] - asked["requests"]  # the resume's, exactly
     assert last["prompt_tokens"] == now["prompt_tokens"] - asked["prompt_tokens"]
+
+
+async def test_a_workflows_budget_counts_every_stage(prefect_server, mock_llm, tmp_path):
+    d = designer(tmp_path, mock_llm, max_concurrent_row_groups=1, max_requests=50)
+    more = dd.DataDesignerConfigBuilder(model_configs=builder(8).model_configs)
+    more.add_column(name="more", column_type="llm-text", model_alias="fast", prompt="{{ answer }}")
+
+    def workflow():
+        return (
+            d.compose_workflow("budgeted")
+            .add_stage("qa", builder(8), num_records=20)
+            .add_stage("more", more)
+        )
+
+    with pytest.raises(DataDesignerBudgetExceededError, match=r"max_requests=50.*50 requests"):
+        await workflow().arun()
+    assert mock_llm.stats()["requests"] == 40 + 10  # the second stage's first row group
+    d.set_run_config(d.runtime.run_config.model_copy(update={"max_requests": 1000}))
+    results = await workflow().arun(ResumeMode.IF_POSSIBLE)
+    assert results.count_stage_output_records("more") == 20
+    assert mock_llm.stats()["requests"] == 60  # a clean run's: 40 + 20
+    assert results.usage.requests == 60
