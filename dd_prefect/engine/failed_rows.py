@@ -8,7 +8,7 @@ failed gets a plain message (its row's failing column is the input's).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -58,11 +58,11 @@ def failed_rows_frame(
     index: int,
     positions: Sequence[int],
     failed: Sequence[dict[str, str]],
-    seed_rows: Sequence[int] | None,
     dropped: bool,
 ) -> pd.DataFrame:
     """One row per failed row of row group `index` (`positions`: the rows' global
-    indices; `seed_rows`: their seed rows), naming the column whose cell failed first."""
+    indices), naming the column whose cell failed first; seed rows are named after
+    (:func:`name_seed_rows`)."""
     rows = []
     for i, failures in enumerate(failed):
         if not failures:
@@ -74,7 +74,7 @@ def failed_rows_frame(
             {
                 "row_index": positions[i],
                 "row_group": index,
-                "seed_row_index": seed_rows[i] if seed_rows is not None else None,
+                "seed_row_index": None,
                 "column": column,
                 "error_kind": cause.kind if cause is not None else "unknown",
                 "message": str(failures[column]),
@@ -84,6 +84,14 @@ def failed_rows_frame(
         )
     frame = pd.DataFrame(rows, columns=list(FAILED_ROW_COLUMNS))
     return frame.astype({"seed_row_index": "Int64"})
+
+
+def name_seed_rows(frame: pd.DataFrame, seed_row_of: Callable[[int], int]) -> None:
+    """Fill `frame`'s ``seed_row_index`` from each row's global index."""
+    if len(frame):
+        frame["seed_row_index"] = pd.array(
+            [seed_row_of(int(p)) for p in frame["row_index"]], dtype="Int64"
+        )
 
 
 def failed_rows_path(output_dir: Path, index: int) -> Path:
@@ -102,5 +110,5 @@ def to_retry(output_dir: Path, index: int) -> list[int]:
 def read_failed_rows(paths: Sequence[Path]) -> pd.DataFrame:
     """The failed rows in `paths`, in order (an empty table with the columns if none)."""
     if not paths:
-        return failed_rows_frame(0, [], [], None, True)
+        return failed_rows_frame(0, [], [], True)
     return read_parquet(paths).astype({"seed_row_index": "Int64"})

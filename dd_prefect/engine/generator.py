@@ -24,6 +24,7 @@ from dd_prefect.config.columns import SamplerColumnConfig
 from dd_prefect.config.dag import topological_order
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.validation import validate_config
+from dd_prefect.engine.failed_rows import name_seed_rows
 from dd_prefect.engine.llm import ModelRegistry
 from dd_prefect.engine.media import image_base_dirs
 from dd_prefect.engine.output import (
@@ -156,6 +157,9 @@ class DatasetGenerator:
             result = self.output.finish(
                 index, start, num_rows, records, failed, errors, samples, dtypes, positions
             )
+        if self.seed_reader is not None and result.failed_rows is not None:
+            seed_rows = self.seed_reader.positions(start, num_rows)
+            name_seed_rows(result.failed_rows, lambda p: int(seed_rows[p - start]))
         result.duration = time.perf_counter() - began
         if output_dir is not None and only is None:
             # Encoding parquet is CPU work: off the event loop, so LLM traffic keeps flowing.

@@ -148,7 +148,7 @@ class RowGroupOutput:
             dropped_rows=len(records) - len(kept),
             errors=dict(errors),
             error_samples=samples,
-            failed_rows=failed_rows_frame(index, positions, failed, None, not keep_null),
+            failed_rows=failed_rows_frame(index, positions, failed, not keep_null),
         )
 
     def write(self, result: RowGroupResult, output_dir: Path) -> dict[str, str]:

@@ -239,10 +239,13 @@ class SeedReader:
 
     def rows(self, start: int, n: int) -> pd.DataFrame:
         """The seed rows for global positions ``start .. start + n - 1`` (index reset)."""
+        return self.data.take(self.positions(start, n)).reset_index(drop=True)
+
+    def positions(self, start: int, n: int) -> np.ndarray:
+        """Which selected seed rows global positions ``start .. start + n - 1`` take."""
         if start < 0 or n < 0:
             raise ValueError(f"rows() needs start >= 0 and n >= 0 (got start={start}, n={n})")
-        data = self.data
-        m = len(data)
+        m = len(self.data)
         if self.seed_config.sampling_strategy == SamplingStrategy.SHUFFLE and n:
             idx = np.empty(n, dtype=np.int64)
             stop = start + n
@@ -253,7 +256,7 @@ class SeedReader:
                 idx[lo - start : hi - start] = perm[lo - epoch * m : hi - epoch * m]
         else:
             idx = np.arange(start, start + n, dtype=np.int64) % m
-        return data.take(idx).reset_index(drop=True)
+        return idx
 
     def _permutation(self, epoch: int, m: int) -> np.ndarray:
         with self._lock:
