@@ -34,10 +34,11 @@ class RunConfig(BaseModel):
       ``{% if v %}``) see None either way.
     - `max_parallel_stages`: stages of a workflow that run at once (independent branches
       of its DAG).
-    - `max_cost` / `max_tokens` / `max_requests`: budgets of a run (ours): the spend of
-      every attempt of a dataset (or of a workflow's stages) so far, cost from the models'
-      prices. Once one is reached, no new row group starts; those running finish and are
-      kept, and the run fails with DataDesignerBudgetExceededError naming what was spent.
+    - `max_cost` / `max_tokens` / `max_requests`: budgets of a run (ours): the spend over
+      every attempt of a dataset, or of all the stages of a workflow run (tokens: input +
+      output; cost from the models' prices, which max_cost needs on every model used).
+      Once one is reached, no new row group starts; those running finish and are kept,
+      and the run fails with DataDesignerBudgetExceededError naming what was spent.
       Resume with a raised budget to go on. They change no dataset key.
     - `display_tui`: accepted for Data Designer programs and changes nothing: progress shows
       in Prefect's UI and in ``dd-prefect run``'s bar.

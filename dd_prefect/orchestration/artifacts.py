@@ -29,6 +29,7 @@ from dd_prefect.workflow.analysis_store import load_or_compute, stage_dataset
 from dd_prefect.workflow.layout import DatasetLayout, WorkflowLayout
 from dd_prefect.workflow.metadata import DatasetMetadata, StageMetadata, WorkflowMetadata
 from dd_prefect.workflow.report import REPORT_FILE, write_dataset_report, write_workflow_report
+from dd_prefect.workflow.usage import Usage
 
 
 def artifact_key(name: str, suffix: str) -> str:
@@ -88,20 +89,30 @@ def summary_rows(metadata: DatasetMetadata) -> list[dict[str, Any]]:
             "detail": f"target {metadata.target_records}",
         }
     )
-    rows.append({"item": "dropped rows", "value": metadata.dropped_rows, "detail": ""})
+    with_failures = sum(1 for r in metadata.row_groups if "failed" in r.files)
+    rows.append(
+        {
+            "item": "dropped rows",
+            "value": metadata.dropped_rows,
+            "detail": f"failed rows of {with_failures} row group(s) in failed-rows/"
+            if with_failures
+            else "",
+        }
+    )
     for kind, count in sorted(metadata.errors.items()):
         rows.append({"item": f"errors: {kind}", "value": count, "detail": ""})
-    for model, usage in sorted(metadata.llm_usage.items()):
-        total = metadata.llm_usage_total.get(model, usage)
+    usage = Usage.of(metadata.llm_usage_total, metadata.llm_usage)
+    for model, total in usage.models.items():
+        last = usage.last_attempt.get(model)
         rows.append(
             {
-                "item": f"LLM {model}: requests (this attempt)",
-                "value": usage.get("requests", 0),
-                "detail": f"total {total.get('requests', 0)} over every attempt; tokens this "
-                f"attempt: prompt {usage.get('prompt_tokens', 0)}, "
-                f"completion {usage.get('completion_tokens', 0)}",
+                "item": f"LLM {model}: requests (every attempt)",
+                "value": total.requests,
+                "detail": f"{total.line()}; this attempt {last.requests if last else 0} requests",
             }
         )
+    if usage.models and usage.cost is not None:
+        rows.append({"item": "cost (every attempt)", "value": round(usage.cost, 6), "detail": ""})
     rows.append({"item": "duration (s)", "value": round(metadata.duration, 2), "detail": ""})
     return rows
 
@@ -253,17 +264,9 @@ class WorkflowBoard:
                 )
 
     def _row(self, stage: StageMetadata) -> dict[str, Any]:
-        usage: dict[str, Any] = {}
         stage_dir = self.layout.abs(stage.stage_dir)
         dataset = DatasetLayout(stage_dir).read_metadata() if stage_dir else None
-        if dataset is not None:
-            for model, spent in dataset.llm_usage.items():
-                total = dataset.llm_usage_total.get(model, spent)
-                usage[model] = (
-                    f"{spent.get('requests', 0)} requests, "
-                    f"{spent.get('prompt_tokens', 0) + spent.get('completion_tokens', 0)} "
-                    f"tokens (total {total.get('requests', 0)} requests)"
-                )
+        usage = Usage.of(dataset.llm_usage_total, dataset.llm_usage) if dataset else Usage()
         # The UI renders cells as Markdown: "none" rather than "-" (an empty list item).
         return {
             "stage": stage.name,
@@ -272,7 +275,8 @@ class WorkflowBoard:
             "records": stage.actual_records,
             "duration (s)": round(stage.duration, 1) if stage.duration is not None else None,
             "output": str(self.layout.abs(stage.output_path)) if stage.output_path else "none",
-            "LLM usage (this attempt)": "; ".join(f"{m}: {u}" for m, u in usage.items()) or "none",
+            "LLM usage (every attempt)": "; ".join(usage.lines()) or "none",
+            "cost": round(usage.cost, 6) if usage.models and usage.cost is not None else "none",
         }
 
 

@@ -137,7 +137,11 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     """Generate (or resume) one dataset inside the current flow run."""
     logger = get_run_logger()
     layout = DatasetLayout(run.base_dir)
-    check_prices(run.generator.run_config, run.generator.config.model_configs)
+    used = set(run.generator.config.model_aliases())
+    check_prices(
+        run.generator.run_config,
+        [m for m in run.generator.config.model_configs if m.alias in used],
+    )
     run.generator.start_run()  # a retry must not inherit the failed attempt's error window
     keep = run.keeps_earlier_rows(effective_mode(run.resume, flow_attempt()))
     if not keep:

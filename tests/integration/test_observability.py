@@ -108,8 +108,8 @@ async def test_create_run_in_prefect_and_no_key_anywhere(
         for column in ("topic", "n", "question", "answer"):
             assert rows[f"column {column}"]["value"] == 30
         assert rows["records"]["value"] == 30
-        usage = rows["LLM mock/mock-model: requests (this attempt)"]
-        assert usage["value"] == 60 and usage["detail"].startswith("total 60 over every attempt")
+        usage = rows["LLM mock/mock-model: requests (every attempt)"]
+        assert usage["value"] == 60 and usage["detail"].endswith("this attempt 60 requests")
 
         logs = await client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run.id]))
@@ -199,5 +199,5 @@ async def test_workflow_run_shows_its_stages_and_output_on_the_run(
         ("answers", "completed", "topics", 6),
         ("reviews", "completed", "answers", 6),
     ]
-    assert all("mock/mock-model: 6 requests" in r["LLM usage (this attempt)"] for r in table)
+    assert all("mock/mock-model: 6 requests" in r["LLM usage (every attempt)"] for r in table)
     assert str(results.get_stage_output_path("reviews")) in by_key[f"{name}-output"].data
