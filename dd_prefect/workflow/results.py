@@ -25,7 +25,7 @@ from dd_prefect.engine.parquet_io import (
 )
 from dd_prefect.errors import ConfigValidationError, WorkflowError
 from dd_prefect.workflow.analysis import DatasetViews, PreviewViews
-from dd_prefect.workflow.layout import DatasetLayout
+from dd_prefect.workflow.layout import OUTPUT_PROCESSORS_DIR, DatasetLayout
 from dd_prefect.workflow.metadata import DatasetMetadata
 from dd_prefect.workflow.usage import Usage, UsageEstimate, estimate
 
@@ -231,6 +231,20 @@ class StageResult(DatasetCreationResults):
     def load_output(self) -> pd.DataFrame:
         """The selected output (what the next stage is seeded from)."""
         return read_parquet(parquet_files(self.output_path))
+
+    @property
+    def usage(self) -> Usage:
+        """The stage's LLM usage (its main run's; an output-processor pass asks none)."""
+        return self._main_run().usage
+
+    def load_failed_rows(self) -> pd.DataFrame:
+        """The failed rows of the stage's main run (see DatasetCreationResults)."""
+        return self._main_run().load_failed_rows()
+
+    def _main_run(self) -> DatasetCreationResults:
+        base = self.base_dataset_path
+        main = base.parent if base.name == OUTPUT_PROCESSORS_DIR else base
+        return DatasetCreationResults(main, self.metadata if main == base else None)
 
     def __repr__(self) -> str:
         return f"StageResult({self.name!r}, status={self.status!r})"

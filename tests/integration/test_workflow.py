@@ -223,6 +223,7 @@ async def test_doc_qa_example_exports_chatml(prefect_server, mock_llm, tmp_path)
 
     # num_records defaults to the seed's rows; the chatml stage calls no LLM.
     assert mock_llm.stats()["requests"] == 5 * 3
+    assert results["drafts"].usage.requests == results.usage.requests == 5 * 3  # main run's
     main = pd.read_parquet(wf / "stage-0-drafts" / "parquet-files")
     assert list(main.columns) == ["doc_id", "text", "chunk_summary", "question", "answer"]
     assert results.get_stage_output_path("drafts") == (
