@@ -85,6 +85,19 @@ async def test_judged_workflow_report(prefect_server, mock_llm, tmp_path):
         "weights": [0.5, 2 / 6, 1 / 6],
     }
 
+    # Resumed with every stage reused: each stored analysis is read back, not redone.
+    stored = {
+        stage: (results[stage].base_dataset_path / ANALYSIS_FILE).stat().st_mtime_ns
+        for stage in ("personas", "conversations", "judged")
+    }
+    requests = mock_llm.stats()["requests"]
+    again = await workflow.arun(resume="if_possible")
+    assert mock_llm.stats()["requests"] == requests
+    assert {
+        stage: (again[stage].base_dataset_path / ANALYSIS_FILE).stat().st_mtime_ns
+        for stage in stored
+    } == stored
+
     # The Prefect UI: the stage's and the workflow's analysis tables.
     async with get_client() as client:
         for key in (f"{name}-judge-scores", f"{name}-categories"):
@@ -92,10 +105,10 @@ async def test_judged_workflow_report(prefect_server, mock_llm, tmp_path):
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
             )
             assert artifacts and artifacts[0].type == "table", key
-        [scores] = await client.read_artifacts(
+        scores = await client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{name}-judge-scores"]))
         )
-        assert '"score": "helpfulness"' in str(scores.data)
+        assert all('"score": "helpfulness"' in str(a.data) for a in scores)
 
     # The report: self-contained (no script from the network), every plot drawn as SVG.
     assert cli(["report", str(workflow_dir)]) == 0
