@@ -102,7 +102,7 @@ class Numbers:
     values: Counter[float] | None = field(default_factory=Counter)
 
     def add(self, values: np.ndarray) -> None:
-        values = values[~np.isnan(values)]
+        values = values[np.isfinite(values)]  # NaN and infinities are left out
         if not len(values):
             return
         n, mean = len(values), float(values.mean())
@@ -293,7 +293,7 @@ def _second_pass(batches: Batches, profiles: list[ColumnProfile]) -> None:
             if name not in batch.columns:
                 continue
             values = _values_of(batch[name], kind)
-            values = values[~np.isnan(values)]
+            values = values[np.isfinite(values)]  # NaN and infinities are left out
             counts[(name, kind)][0][:] += np.histogram(values, bins=coarse)[0]
             counts[(name, kind)][1][:] += np.histogram(values, bins=fine)[0]
     by_name = {p.name: p for p in profiles}
