@@ -59,6 +59,7 @@ from dd_prefect.config.processors import (
     ProcessorConfig,
     SchemaTransformProcessorConfig,
 )
+from dd_prefect.config.profilers import JudgeScoreProfilerConfig
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.samplers import (
     BernoulliSamplerParams,
@@ -136,6 +137,7 @@ __all__ = [
     "ImageFormat",
     "ImageInferenceParams",
     "IndexRange",
+    "JudgeScoreProfilerConfig",
     "LLMCodeColumnConfig",
     "LLMJudgeColumnConfig",
     "LLMStructuredColumnConfig",

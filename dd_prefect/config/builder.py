@@ -25,6 +25,7 @@ from dd_prefect.config.io import dump_file, load_file
 from dd_prefect.config.mcp import ToolConfig
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.config.processors import ProcessorConfig
+from dd_prefect.config.profilers import JudgeScoreProfilerConfig
 from dd_prefect.config.seeds import (
     DataFrameSeedSource,
     IndexRange,
@@ -184,6 +185,12 @@ class DataDesignerConfigBuilder:
                 field="tool_configs",
             )
         self._carried["tool_configs"] = [*self.tool_configs, tool_config]
+        return self
+
+    def add_profiler(self, profiler_config: JudgeScoreProfilerConfig) -> DataDesignerConfigBuilder:
+        """Add a column profiler (Data Designer's judge-score profiler, without LLM
+        summaries: see :mod:`dd_prefect.config.profilers`)."""
+        self._carried["profilers"] = [*(self._carried.get("profilers") or []), profiler_config]
         return self
 
     def delete_tool_config(self, alias: str) -> DataDesignerConfigBuilder:

@@ -39,3 +39,14 @@ def test_profilers_dd_prefect_cannot_honour_are_refused(
     with pytest.raises(dd.ConfigValidationError) as caught:
         dd.DataDesignerConfig.from_dict({"columns": COLUMNS, "profilers": [profiler]})
     assert "profilers" in str(caught.value) and message in str(caught.value), caught.value
+
+
+def test_builder_add_profiler_as_in_data_designer() -> None:
+    builder = dd.DataDesignerConfigBuilder()
+    builder.add_column(name="t", column_type="sampler", sampler_type="category",
+                       params={"values": ["a"]})  # fmt: skip
+    profiler = dd.JudgeScoreProfilerConfig(model_alias="m", summary_score_sample_size=None)
+    assert builder.add_profiler(profiler) is builder
+    assert builder.build().profilers == [profiler]
+    with pytest.raises(ValueError, match="set it to null"):
+        dd.JudgeScoreProfilerConfig(model_alias="m")  # Data Designer's default asks for summaries
