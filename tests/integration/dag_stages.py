@@ -163,11 +163,11 @@ def first_of_each_topic(inputs: dict[str, Path], out_dir: Path) -> Path:
 
 
 KILLED = "killed-diamond"
-KILLED_ROWS = 100  # per branch: 20 row groups of 5, one at a time
+KILLED_ROWS = 60  # per branch: 12 row groups of 5, one at a time
 
 
 def killable(designer: DataDesigner):
-    """The diamond of the killed-run test: branches of 20 row groups run one at a time."""
+    """The diamond of the killed-run test: branches of 12 row groups run one at a time."""
     return diamond(designer, KILLED, records=KILLED_ROWS)
 
 

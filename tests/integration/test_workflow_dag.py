@@ -299,7 +299,7 @@ def test_diamond_preview(mock_llm, tmp_path):
 def test_killed_during_the_branches_then_resumed_equals_a_clean_run(
     prefect_server, mock_llm_factory, tmp_path
 ):
-    server = mock_llm_factory(latency=0.2)
+    server = mock_llm_factory(latency=0.3)
     root = Path(__file__).resolve().parents[2]
     cmd = [sys.executable, "-m", "tests.integration.dag_stages", str(tmp_path / "a"), server.url]
     # No global-limit leases: a killed process's lease would hold the mock's slots a minute.
