@@ -187,6 +187,22 @@ def test_operational_knobs_do_not_change_fingerprint(field: str, value) -> None:
     assert changed.fingerprint() == base.fingerprint()
 
 
+def test_profilers_do_not_change_fingerprint() -> None:
+    """A profiler looks at the rows made and changes none: adding one reruns nothing."""
+    base = rich_config()
+    profiled = base.model_copy(
+        update={
+            "profilers": [
+                dd.JudgeScoreProfilerConfig(
+                    model_alias=base.model_configs[0].alias, summary_score_sample_size=None
+                )
+            ]
+        }
+    )
+    assert profiled != base
+    assert profiled.fingerprint() == base.fingerprint()
+
+
 def test_fingerprint_does_not_mutate_the_config() -> None:
     config = rich_config()
     before = config.model_dump()
