@@ -1,5 +1,5 @@
 """Failed rows: what failed in a row (column, kind, message, attempts), their table per row
-group (``failed-rows/batch_<i>.parquet``), and the rows a retry regenerates.
+group (``failed-rows/batch_<i>.parquet``), read back by results.load_failed_rows().
 
 A cell's failure is kept as a :class:`CellFailure`, the message the ``<column>__error``
 column shows that also knows its kind and attempts; a cell held because an input of it
@@ -97,14 +97,6 @@ def name_seed_rows(frame: pd.DataFrame, seed_row_of: Callable[[int], int]) -> No
 def failed_rows_path(output_dir: Path, index: int) -> Path:
     """Where row group `index`'s failed rows are written."""
     return Path(output_dir) / FAILED_ROWS_DIR / batch_file_name(index)
-
-
-def to_retry(output_dir: Path, index: int) -> list[int]:
-    """Global indices of row group `index`'s failed rows (none when it has no file)."""
-    path = failed_rows_path(output_dir, index)
-    if not path.exists():
-        return []
-    return sorted(int(i) for i in read_parquet([path])["row_index"])
 
 
 def read_failed_rows(paths: Sequence[Path]) -> pd.DataFrame:

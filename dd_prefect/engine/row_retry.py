@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dd_prefect.engine.failed_rows import failed_rows_path, to_retry
+from dd_prefect.engine.failed_rows import failed_rows_path
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.output import DROPPED_DIR, PARQUET_DIR, PROCESSORS_DIR, RowGroupResult
 from dd_prefect.engine.parquet_io import batch_file_name, read_parquet
@@ -28,8 +28,8 @@ async def retry_failed_rows(
 ) -> RowGroupResult:
     """Row group `index` with its failed rows generated again (nothing is written)."""
     output_dir = Path(output_dir)
-    retry = to_retry(output_dir, index)
     old_failed = read_parquet([failed_rows_path(output_dir, index)])
+    retry = sorted(int(p) for p in old_failed["row_index"])
     new = await generator.generate(index, start, num_rows, only=retry)
     dropped_before = set(old_failed.loc[old_failed["dropped"].astype(bool), "row_index"])
     old_positions = [p for p in range(start, start + num_rows) if p not in dropped_before]
