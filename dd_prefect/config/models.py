@@ -90,6 +90,13 @@ class ModelProvider(BaseModel):
     ``provider_type="mock"`` runs the bundled mock LLM server in-process (dry runs, demos).
     `extra_body` is merged into every request's body (its keys win over the model's),
     `extra_headers` are sent with every request, as in Data Designer.
+
+    `http_transport` (ours; Data Designer has none): the HTTP library the openai client
+    sends through, ``"aiohttp"`` or ``"httpx"``. Unset means aiohttp, which measured faster
+    here (openai's aiohttp backend made 1.5x the requests/s of its default httpx2 one on the
+    same mock). Either way the connection pool holds as many connections as the provider's
+    models may have requests in flight (their ``max_parallel_requests``). It changes no
+    row, so it is in no fingerprint.
     """
 
     # Errors never echo the input: a literal key passed by mistake must not reach a log.
@@ -101,6 +108,7 @@ class ModelProvider(BaseModel):
     api_key: str | None = None
     extra_body: dict[str, Any] | None = None
     extra_headers: dict[str, str] | None = None
+    http_transport: Literal["aiohttp", "httpx"] | None = None
 
     @field_validator("provider_type", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ import openai
 
 from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
 from dd_prefect.config.models import KeyedProvider, ModelConfig, ModelProvider, api_key_refusal
+from dd_prefect.engine.http_clients import pooled_client
 from dd_prefect.engine.model_handle import LLMUsage, ModelHandle, RetryPolicy, failure_kind
 from dd_prefect.engine.throttle import AIMDLimiter
 from dd_prefect.engine.tools import ToolRegistry
@@ -90,7 +91,9 @@ class ModelRegistry:
     limiters their learned windows. `limiter_key(alias)` names the global concurrency
     limit the orchestration layer leases for that model. `http_clients` maps a provider
     name to the httpx client its openai client sends through (e.g. one with an in-process
-    transport); its base URL serves when the provider has no endpoint.
+    transport); its base URL serves when the provider has no endpoint. Any other provider
+    gets a client of its own over its `http_transport` (aiohttp unless it asks for httpx)
+    whose pool holds as many connections as its models may have requests in flight.
     `allowed_key_variables`: the worker's glob patterns of environment variables an api_key
     may name, besides the default ones (``*_API_KEY``, ``*_TOKEN``); any other is refused
     before the provider's first request. `mcp_providers`: the MCP servers tool configs
@@ -116,6 +119,8 @@ class ModelRegistry:
         self._retry = retry or RetryPolicy()
         self._http_clients = dict(http_clients or {})
         self._clients: dict[str, openai.AsyncOpenAI] = {}
+        self._pool_sizes: dict[str, int] = {}  # by provider, of the clients made here
+        self._retired: list[openai.AsyncOpenAI] = []  # outgrown pools, closed with the rest
         self._limiters: dict[str, AIMDLimiter] = {}
         self._handles: dict[str, ModelHandle] = {}
         self.usage: dict[str, LLMUsage] = {}
@@ -126,6 +131,12 @@ class ModelRegistry:
             if model.alias not in self._models or self._models[model.alias] != model:
                 self._models[model.alias] = model
                 self._handles.pop(model.alias, None)
+        for name, size in list(self._pool_sizes.items()):
+            if self._connections(self._providers[name]) > size:  # a new client, a bigger pool
+                self._retired.append(self._clients.pop(name))
+                del self._pool_sizes[name]
+                for alias in [a for a in self._handles if self.provider_for(a).name == name]:
+                    del self._handles[alias]
 
     def provider_for(self, alias: str) -> ModelProvider:
         """The provider serving the model `alias` (the only one, when none is named)."""
@@ -186,9 +197,11 @@ class ModelRegistry:
         is garbage-collected later can break live connections of other clients.
         """
         await self.tools.aclose()
-        for client in self._clients.values():
+        for client in [*self._clients.values(), *self._retired]:
             await client.close()
         self._clients.clear()
+        self._retired.clear()
+        self._pool_sizes.clear()
         self._handles.clear()
 
     def _model(self, alias: str) -> ModelConfig:
@@ -202,6 +215,10 @@ class ModelRegistry:
             endpoint = provider.endpoint or (str(http_client.base_url) if http_client else None)
             if not endpoint:
                 raise GenerationError(f"provider '{provider.name}' has no endpoint")
+            if http_client is None:
+                size = self._connections(provider)
+                http_client = pooled_client(provider.http_transport, size)
+                self._pool_sizes[provider.name] = size
             self._clients[provider.name] = openai.AsyncOpenAI(
                 base_url=endpoint,
                 api_key=resolve_api_key(provider, self._allowed_key_variables) or "not-needed",
@@ -210,3 +227,16 @@ class ModelRegistry:
                 http_client=http_client,
             )
         return self._clients[provider.name]
+
+    def _connections(self, provider: ModelProvider) -> int:
+        """The sum of `max_parallel_requests` over the models `provider` serves (for a model
+        under several aliases, the largest of theirs)."""
+        budgets: dict[str, int] = {}
+        for model in self._models.values():
+            served = model.provider == provider.name or (
+                model.provider is None and len(self._providers) == 1
+            )
+            if served:
+                budget = model.inference_parameters.max_parallel_requests
+                budgets[model.model] = max(budget, budgets.get(model.model, 0))
+        return max(1, sum(budgets.values()))
