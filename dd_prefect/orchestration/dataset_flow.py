@@ -44,6 +44,7 @@ from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
 from dd_prefect.workflow.budget import BudgetScope, budget_error, check_prices
 from dd_prefect.workflow.dataset_totals import fill_totals, merged_stats, null_counts
+from dd_prefect.workflow.failed_rows import check_retry_failed
 from dd_prefect.workflow.keys import dataset_key
 from dd_prefect.workflow.layout import DatasetLayout, file_sha256
 from dd_prefect.workflow.lock import run_lock
@@ -137,11 +138,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     """Generate (or resume) one dataset inside the current flow run."""
     logger = get_run_logger()
     layout = DatasetLayout(run.base_dir)
-    used = set(run.generator.config.model_aliases())
-    check_prices(
-        run.generator.run_config,
-        [m for m in run.generator.config.model_configs if m.alias in used],
-    )
+    check_prices(run.generator.run_config, run.generator.config)
     run.generator.start_run()  # a retry must not inherit the failed attempt's error window
     keep = run.keeps_earlier_rows(effective_mode(run.resume, flow_attempt()))
     if not keep:
@@ -340,6 +337,7 @@ async def create_dataset(
     finished row groups in place.
     """
     check_name(name, "dataset")
+    check_retry_failed(retry_failed, resume)
     runtime.check_providers(config)
     async with runtime.models(config.model_configs) as registry:
         generator = DatasetGenerator(config, runtime.run_config, registry)

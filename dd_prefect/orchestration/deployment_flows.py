@@ -87,6 +87,7 @@ async def run_workflow_spec(
             "'{{ event.payload.output_path }}'."
         ),
     ),
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """Run a workflow (or single dataset) spec: `spec` if given, else the file `spec_path`.
 
@@ -102,6 +103,8 @@ async def run_workflow_spec(
         dated: Write to <name>-<scheduled date>, so each scheduled run gets its own
             directory and a second run for the same date resumes it.
         seed_path: Seed the first stage from this path instead of its own seed.
+        retry_failed: With a resume, regenerate only the rows that failed before (each
+            dataset's failed-rows/), at their positions; later stages rerun.
     """
     logger = get_run_logger()
     loaded: WorkflowSpec | DatasetSpec
@@ -117,7 +120,9 @@ async def run_workflow_spec(
     name = f"{loaded.name}-{run_date().isoformat()}" if dated else loaded.name
     mode = effective_mode(ResumeMode.parse(resume), flow_attempt())
     logger.info("running '%s' (resume=%s) into %s", name, mode.value, artifact_path)
-    results = await run_spec(loaded, spec_runtime(loaded, artifact_path), mode, name=name)
+    results = await run_spec(
+        loaded, spec_runtime(loaded, artifact_path), mode, name=name, retry_failed=retry_failed
+    )
     if isinstance(results, CompositeWorkflowResults):
         return {
             "workflow": name,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dd_prefect.config.models import ModelConfig
+from dd_prefect.config.data_designer_config import DataDesignerConfig
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.errors import ConfigValidationError, DataDesignerBudgetExceededError
 from dd_prefect.workflow.layout import DatasetLayout
@@ -43,11 +43,13 @@ class Spend:
         return f"{self.requests} requests, {self.tokens} tokens{cost}"
 
 
-def check_prices(run_config: RunConfig, models: Iterable[ModelConfig]) -> None:
-    """With ``max_cost``, every model a run uses needs both prices (before any LLM call)."""
+def check_prices(run_config: RunConfig, config: DataDesignerConfig) -> None:
+    """With ``max_cost``, every model `config` uses needs both prices (before any LLM
+    call)."""
     if run_config.max_cost is None:
         return
-    for model in models:
+    used = set(config.model_aliases())
+    for model in (m for m in config.model_configs if m.alias in used):
         for name in ("input_price_per_million_tokens", "output_price_per_million_tokens"):
             if getattr(model, name) is None:
                 raise ConfigValidationError.of(

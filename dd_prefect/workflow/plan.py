@@ -29,7 +29,7 @@ from dd_prefect.config.run_config import RunConfig
 from dd_prefect.config.stage import Stage
 from dd_prefect.config.stage_dag import upstreams_of
 from dd_prefect.errors import ResumeError, WorkflowError
-from dd_prefect.workflow.failed_rows import has_failed_rows
+from dd_prefect.workflow.failed_rows import check_retry_failed, has_failed_rows
 from dd_prefect.workflow.keys import handoff_fingerprint
 from dd_prefect.workflow.layout import (
     DatasetLayout,
@@ -223,6 +223,7 @@ def plan_workflow(
     """
     overrides = dict(overrides or {})
     check_run_options(stages, mode, targets, rerun_from, overrides, workflow=name)
+    check_retry_failed(retry_failed, mode)
     prior: WorkflowMetadata | None = None
     warning = None
     if mode is not ResumeMode.NEVER:

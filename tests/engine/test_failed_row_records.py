@@ -4,6 +4,7 @@ error kind, attempts, global row index and seed row; and regenerating only those
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from pydantic import BaseModel
 
 import dd_prefect.config as dd
@@ -55,3 +56,14 @@ async def test_only_the_given_rows_are_generated(mock_llm_factory, make_generato
     assert server.stats()["requests"] == 6 + 2
     expected = whole.frame.iloc[[1, 4]].reset_index(drop=True)
     pd.testing.assert_frame_equal(part.frame, expected)
+
+
+def test_retry_failed_needs_a_resume_mode():
+    from dd_prefect.errors import ConfigValidationError
+    from dd_prefect.workflow.failed_rows import check_retry_failed
+    from dd_prefect.workflow.resume import ResumeMode
+
+    with pytest.raises(ConfigValidationError, match="field 'retry_failed': retry_failed needs"):
+        check_retry_failed(True, ResumeMode.NEVER)
+    check_retry_failed(True, ResumeMode.IF_POSSIBLE)
+    check_retry_failed(False, ResumeMode.NEVER)

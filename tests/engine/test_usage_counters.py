@@ -67,14 +67,15 @@ def test_budgets_name_what_was_reached():
     assert budget_reached(dd.RunConfig(max_cost=0.5), priced) == "max_cost=0.5"
 
 
-def test_max_cost_needs_prices_on_every_model():
+def test_max_cost_needs_prices_on_every_model_used():
+    b = llm_builder()
+    b.model_configs.append(model("unused"))
     with pytest.raises(ConfigValidationError, match="model 'fast' has no input_price"):
-        check_prices(dd.RunConfig(max_cost=1.0), [model()])
-    check_prices(dd.RunConfig(), [model()])
-    priced = model().model_copy(
-        update={"input_price_per_million_tokens": 1.0, "output_price_per_million_tokens": 2.0}
-    )
-    check_prices(dd.RunConfig(max_cost=1.0), [priced])
+        check_prices(dd.RunConfig(max_cost=1.0), b.build())
+    check_prices(dd.RunConfig(), b.build())
+    b.model_configs[0].input_price_per_million_tokens = 1.0
+    b.model_configs[0].output_price_per_million_tokens = 2.0
+    check_prices(dd.RunConfig(max_cost=1.0), b.build())  # "unused" needs none
 
 
 def test_prices_and_budgets_change_no_key_and_stay_out_of_dd_files_when_unset():

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_parameter_of_the_run_form_is_described() -> None:
     schema = run_workflow_spec.parameters.model_dump()
     described = {k: (v.get("description") or "") for k, v in schema["properties"].items()}
-    assert set(described) == {"spec_path", "spec", "resume", "artifact_path", "dated", "seed_path"}
+    assert set(described) == {
+        *("spec_path", "spec", "resume", "artifact_path", "dated", "seed_path", "retry_failed")
+    }
     assert all(len(text) > 20 for text in described.values()), described
     assert "overrides" in described["spec"]
 
