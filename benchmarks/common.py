@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmarks: the mock LLM in its own process, a bare-openai baseline.
+"""Shared helpers of the benchmarks: the mock LLM in its own process, bare-openai baselines
+(over openai's default httpx2 client and over its aiohttp one).
 
 The mock runs in a separate process (:func:`mock_llm_process`) so that its CPU time does not
 count against the code under test; both the code under test and the baseline talk to it
@@ -17,7 +18,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import openai
 
@@ -27,6 +28,11 @@ from dd_prefect.testing.mock_llm import MockLLMConfig, run_in_subprocess, stop_s
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 Prompt = Callable[[int], str]
+
+TARGET_OVER_HTTPX = 1.3
+"""Requests/s of the code under test over a bare openai loop on its default httpx2 client."""
+TARGET_OVER_AIOHTTP = 0.9
+"""... and over a bare openai loop on its aiohttp client (issue 15)."""
 
 
 @contextlib.contextmanager
@@ -39,10 +45,13 @@ def mock_llm_process(**knobs: Any) -> Iterator[str]:
         stop_subprocess(proc)
 
 
-def _mock_call(url: str, path: str, method: str = "GET") -> dict[str, Any]:
+def _mock_call(
+    url: str, path: str, method: str = "GET", body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     base = url.removesuffix("/v1")
-    data = b"{}" if method == "POST" else None
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method)
+    data = json.dumps(body or {}).encode() if method == "POST" else None
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -57,13 +66,25 @@ def mock_reset(url: str) -> None:
     _mock_call(url, "/_mock/reset", "POST")
 
 
-def bare_client(url: str) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI client configured like the engine's (no client-side retries)."""
+def mock_configure(url: str, **knobs: Any) -> None:
+    """Change the mock's knobs while it runs (``POST /_mock/config``), e.g. ``latency=0``."""
+    _mock_call(url, "/_mock/config", "POST", knobs)
+
+
+BareTransport = Literal["httpx", "aiohttp"]
+"""The HTTP library of a bare loop: openai's default (httpx2) or its aiohttp backend."""
+
+
+def bare_client(url: str, transport: BareTransport = "httpx") -> openai.AsyncOpenAI:
+    """An AsyncOpenAI client configured like the engine's (no client-side retries), over
+    openai's default httpx2 client or its aiohttp one (``DefaultAioHttpClient``), each with
+    openai's default limits, as a hand-written loop would have them."""
     return openai.AsyncOpenAI(
         base_url=url,
         api_key="not-needed",
         max_retries=0,
         timeout=openai.Timeout(120.0, connect=10.0),
+        http_client=openai.DefaultAioHttpClient() if transport == "aiohttp" else None,
     )
 
 
@@ -96,13 +117,15 @@ async def baseline_rps(
     prompt: Prompt,
     model: str = "mock-model",
     warmup: int | None = None,
+    transport: BareTransport = "httpx",
 ) -> dict[str, float]:
-    """Requests/s (and CPU ms per request) of a bare ``openai.AsyncOpenAI`` asyncio loop.
+    """Requests/s (and CPU ms per request) of a bare ``openai.AsyncOpenAI`` asyncio loop
+    over `transport`.
 
     The warm-up sends `concurrency` requests (by default) so every pooled connection is open
     before the timed run, as it is for the code it is compared with.
     """
-    async with bare_client(url) as client:
+    async with bare_client(url, transport) as client:
         await bare_requests(client, warmup or concurrency, concurrency, prompt, model)
         elapsed, cpu = await bare_requests(client, n, concurrency, prompt, model)
     return {
