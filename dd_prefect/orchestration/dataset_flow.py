@@ -182,7 +182,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         models.usage,
         [models.limiter_key(a) for a in config.model_aliases()],
         model_prices(config.model_configs, models.limiter_key),
-        previous.llm_usage_total if previous is not None else {},
+        previous,
     )
     budget = run.budget or BudgetScope(run_config)
     budget.accounts.append(account)

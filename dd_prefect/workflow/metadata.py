@@ -54,6 +54,7 @@ class DatasetMetadata(BaseModel):
     errors: dict[str, int] = Field(default_factory=dict)
     llm_usage: dict[str, dict[str, Any]] = Field(default_factory=dict)  # the last attempt
     llm_usage_total: dict[str, dict[str, Any]] = Field(default_factory=dict)  # every attempt
+    llm_usage_attempts: list[dict[str, dict[str, Any]]] = Field(default_factory=list)  # each
     started_at: float = Field(default_factory=time.time)
     duration: float = 0.0
     error: str | None = None

@@ -121,7 +121,7 @@ class DatasetCreationResults(DatasetViews):
         """LLM usage per model over every attempt and of the last one, with cost where the
         models have prices (see :class:`~dd_prefect.workflow.usage.Usage`)."""
         m = self.metadata
-        return Usage.of(m.llm_usage_total, m.llm_usage, m.duration)
+        return Usage.of(m.llm_usage_total, m.llm_usage, m.duration, m.llm_usage_attempts)
 
     def load_failed_rows(self) -> pd.DataFrame:
         """The rows whose cells failed, one each: ``row_index``, ``row_group``,

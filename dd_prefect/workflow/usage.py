@@ -13,6 +13,7 @@ from typing import Any
 
 from dd_prefect.config.models import ModelConfig
 from dd_prefect.engine.llm import LLMUsage
+from dd_prefect.workflow.metadata import DatasetMetadata
 
 USAGE_FIELDS = (
     "requests",
@@ -155,7 +156,9 @@ class ModelUsage:
 @dataclass(frozen=True)
 class Usage:
     """LLM usage of a dataset, a stage or a workflow: per model over every attempt
-    (`models`) and of the last attempt (`last_attempt`), and the wall time of the runs.
+    (`models`), of the last attempt (`last_attempt`) and, of a dataset or stage, of each
+    attempt in order (`attempts`: a first run, its resumes and Prefect retries), and the
+    wall time of the last attempts (summed over a workflow's stages).
 
     `cost` is None when a model that was used has no prices.
     """
@@ -163,13 +166,21 @@ class Usage:
     models: dict[str, ModelUsage] = field(default_factory=dict)
     last_attempt: dict[str, ModelUsage] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    attempts: list[dict[str, ModelUsage]] = field(default_factory=list)
 
     @classmethod
-    def of(cls, total: UsageDict, last: UsageDict, wall_seconds: float = 0.0) -> Usage:
+    def of(
+        cls,
+        total: UsageDict,
+        last: UsageDict,
+        wall_seconds: float = 0.0,
+        attempts: Iterable[UsageDict] = (),
+    ) -> Usage:
         return cls(
-            {k: ModelUsage.of(k, v) for k, v in sorted(total.items())},
-            {k: ModelUsage.of(k, v) for k, v in sorted(last.items())},
+            _typed(total),
+            _typed(last),
             wall_seconds,
+            [_typed(attempt) for attempt in attempts],
         )
 
     @property
@@ -199,6 +210,10 @@ class Usage:
         return [m.line() for m in self.models.values()]
 
 
+def _typed(usage: UsageDict) -> dict[str, ModelUsage]:
+    return {k: ModelUsage.of(k, v) for k, v in sorted(usage.items())}
+
+
 def _as_dicts(models: Mapping[str, ModelUsage]) -> UsageDict:
     out: UsageDict = {}
     for key, m in models.items():
@@ -211,7 +226,8 @@ def _as_dicts(models: Mapping[str, ModelUsage]) -> UsageDict:
 
 class UsageAccount:
     """A dataset run's spend: this attempt's (the registry's counters since the account
-    was opened, for the models `keys`) and the total with the `earlier` attempts'.
+    was opened, for the models `keys`), each attempt's and the total with those recorded
+    in `earlier` (the metadata of the dataset's earlier attempts, if kept).
 
     :meth:`flushing` writes it into the run's metadata every `interval` seconds while the
     run goes on, so a killed run's spend stays recorded up to its last second.
@@ -222,23 +238,29 @@ class UsageAccount:
         usage: Mapping[str, LLMUsage],
         keys: Iterable[str],
         prices: Prices,
-        earlier: UsageDict,
+        earlier: DatasetMetadata | None,
     ) -> None:
-        self.usage, self.keys, self.prices, self.earlier = usage, list(keys), prices, earlier
+        self.usage, self.keys, self.prices = usage, list(keys), prices
+        self.earlier = earlier.llm_usage_total if earlier is not None else {}
+        self.attempts = list(earlier.llm_usage_attempts) if earlier is not None else []
         self.before = snapshot(usage)
-        self.total: UsageDict = dict(earlier)  # as of the last update
+        self.total: UsageDict = dict(self.earlier)  # as of the last update
 
-    def update(self, metadata: Any) -> UsageDict:
-        """Set `metadata`'s ``llm_usage`` (this attempt) and ``llm_usage_total``; returns the
-        total."""
+    def update(self, metadata: DatasetMetadata) -> UsageDict:
+        """Set `metadata`'s ``llm_usage`` (this attempt), ``llm_usage_attempts`` (each,
+        this one last) and ``llm_usage_total``; returns the total."""
         metadata.llm_usage = spent_since(self.before, self.usage, self.keys, self.prices)
+        metadata.llm_usage_attempts = [*self.attempts, metadata.llm_usage]
         metadata.llm_usage_total = added(self.earlier, metadata.llm_usage)
         self.total = dict(metadata.llm_usage_total)
         return self.total
 
     @contextlib.asynccontextmanager
     async def flushing(
-        self, metadata: Any, write: Callable[[Any], None], interval: float = 1.0
+        self,
+        metadata: DatasetMetadata,
+        write: Callable[[DatasetMetadata], None],
+        interval: float = 1.0,
     ) -> AsyncIterator[None]:
         """While inside, update `metadata` and `write` it every `interval` seconds."""
 

@@ -66,6 +66,7 @@ async def test_budget_stop_then_resume_repeats_no_request(prefect_server, mock_l
     assert mock_llm.stats()["requests"] == 110  # a clean run's: nothing asked twice
     usage = results.usage
     assert usage.requests == 110 and usage.last_attempt["mock/mock-model"].requests == 70
+    assert [a["mock/mock-model"].requests for a in usage.attempts] == [40, 70]
 
 
 @pytest.mark.e2e
