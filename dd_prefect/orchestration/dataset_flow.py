@@ -187,6 +187,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     budget = run.budget or BudgetScope(run_config)
     budget.accounts.append(account)
     over_budget: list[str] = []  # the budget reached, once no new row group may start
+    free = {r.index for r in previous.row_groups} if previous and not run.retry_failed else set()
     records: dict[int, RowGroupRecord] = {}
     progress = Progress(run.name, len(groups))
     await progress.start()
@@ -196,10 +197,10 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
 
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
-            account.update(metadata)
-            if not over_budget and (reached := budget.reached()):
+            account.update(metadata)  # a row group finished earlier costs nothing again
+            if index not in free and not over_budget and (reached := budget.reached()):
                 over_budget.append(reached)
-            if over_budget:
+            if over_budget and index not in free:
                 return
             call = row_group_task.with_options(refresh_cache=not keep)
             # An async task's call returns an awaitable even with return_state (Prefect's

@@ -68,6 +68,11 @@ async def test_budget_stop_then_resume_repeats_no_request(prefect_server, mock_l
     assert usage.requests == 110 and usage.last_attempt["mock/mock-model"].requests == 70
     assert [a["mock/mock-model"].requests for a in usage.attempts] == [40, 70]
 
+    # Reusing finished row groups costs nothing: a spent budget does not stop that.
+    d.set_run_config(d.runtime.run_config.model_copy(update={"max_requests": 10}))
+    again = await d.acreate(b, 55, "capped", resume=ResumeMode.IF_POSSIBLE)
+    assert again.count_records() == 55 and mock_llm.stats()["requests"] == 110
+
 
 @pytest.mark.e2e
 def test_usage_equals_the_mocks_counters_across_a_kill_and_a_resume(
