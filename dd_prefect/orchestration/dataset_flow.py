@@ -197,11 +197,12 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
 
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
-            account.update(metadata)  # a row group finished earlier costs nothing again
-            if index not in free and not over_budget and (reached := budget.reached()):
-                over_budget.append(reached)
-            if over_budget and index not in free:
-                return
+            if index not in free:  # reusing one finished earlier asks nothing
+                account.update(metadata)
+                if not over_budget and (reached := budget.reached()):
+                    over_budget.append(reached)
+                if over_budget:
+                    return
             call = row_group_task.with_options(refresh_cache=not keep)
             # An async task's call returns an awaitable even with return_state (Prefect's
             # overloads say otherwise); the state tells a cached result from a new one.
