@@ -139,6 +139,8 @@ async def test_timeouts_are_counted(mock_llm_factory, make_generator):
     assert result.errors == {"timeout": 4}
     usage = gen.models.usage["mock/mock-model"]
     assert usage.requests == 8 and dict(usage.failures) == {"timeout": 4}
+    assert (usage.timeouts, usage.successes, usage.retries) == (8, 0, 4)
+    assert set(result.failed_rows["attempts"]) == {2}  # each cell: a request and a retry
 
 
 async def test_connection_errors_are_counted(make_generator):
