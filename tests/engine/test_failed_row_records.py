@@ -67,3 +67,26 @@ def test_retry_failed_needs_a_resume_mode():
         check_retry_failed(True, ResumeMode.NEVER)
     check_retry_failed(True, ResumeMode.IF_POSSIBLE)
     check_retry_failed(False, ResumeMode.NEVER)
+
+
+async def test_retry_of_image_columns_is_refused(mock_llm, make_generator, tmp_path):
+    from dd_prefect.config.model_columns import ImageColumnConfig
+    from dd_prefect.engine.row_retry import retry_failed_rows
+    from dd_prefect.errors import GenerationError
+
+    b = dd.DataDesignerConfigBuilder(
+        model_configs=[
+            model(),
+            dd.ModelConfig(
+                alias="dalle",
+                model="dall-e-3",
+                provider="mock",
+                inference_parameters={"generation_type": "image"},
+            ),
+        ]
+    )
+    b.add_column(ImageColumnConfig(name="photo", prompt="a fox", model_alias="dalle"))
+    gen = make_generator(b, mock_llm)
+    with pytest.raises(GenerationError, match="image columns yet \\(column 'photo'\\)"):
+        await retry_failed_rows(gen, 0, 0, 3, tmp_path)
+    assert mock_llm.stats()["requests"] == 0
