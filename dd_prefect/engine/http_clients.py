@@ -8,15 +8,11 @@ connections, all kept alive between requests.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import httpx2
 import openai
-
-# openai's own copy of httpx-aiohttp (what openai.DefaultAioHttpClient sends through);
-# constraints.txt pins the openai release it is read from.
-from openai._vendor.httpx_aiohttp import AiohttpTransport
 
 Transport = Literal["aiohttp", "httpx"]
 
@@ -47,12 +43,21 @@ class _ConnectionErrorsKept(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+class _AioHttpClient(openai.DefaultAioHttpClient):
+    """openai's aiohttp client, its transports (direct and through a proxy from the
+    environment) keeping connection errors apart from timeouts."""
+
+    def _init_transport(self, *args: Any, **kwargs: Any) -> httpx2.AsyncBaseTransport:
+        return _ConnectionErrorsKept(super()._init_transport(*args, **kwargs))
+
+    def _init_proxy_transport(self, *args: Any, **kwargs: Any) -> httpx2.AsyncBaseTransport:
+        return _ConnectionErrorsKept(super()._init_proxy_transport(*args, **kwargs))
+
+
 def pooled_client(transport: Transport | None, size: int) -> httpx2.AsyncClient:
     """An HTTP client for an openai client over `transport` (None: aiohttp) whose pool
     holds `size` connections, with openai's defaults otherwise."""
     limits = httpx2.Limits(max_connections=size, max_keepalive_connections=size)
     if transport == "httpx":
         return openai.DefaultAsyncHttpxClient(limits=limits)
-    return openai.DefaultAioHttpClient(
-        transport=_ConnectionErrorsKept(AiohttpTransport(limits=limits))
-    )
+    return _AioHttpClient(limits=limits)
