@@ -115,3 +115,9 @@ async def test_failures_are_counted_alike(mock_llm_factory, transport, knobs, pa
     assert len(result.frame) == 0 and result.dropped_rows == 3
     assert result.errors == {kind: 3}
     assert usage["requests"] == 6 and usage["failures"] == {kind: 3}
+
+
+def test_an_unknown_transport_is_refused():
+    with pytest.raises(ValueError, match="http_transport"):
+        dd.ModelProvider(name="p", endpoint="http://x/v1", http_transport="requests")
+    assert dd.ModelProvider(name="p").http_transport is None  # unset: aiohttp
