@@ -93,6 +93,19 @@ class DatasetGenerator:
         """Forget the error window and row count of an earlier run with this generator."""
         self.scheduler.start_run()
 
+    def unseeded_shuffle_seed(self, earlier: int | None) -> int | None:
+        """The shuffle seed of a shuffled seed dataset when the run has no seed (to record,
+        so a resume shuffles alike): `earlier`, a previous attempt's, if given. None when
+        the seed is not shuffled or the run is seeded (its rows follow the run's seed)."""
+        reader = self.seed_reader
+        if reader is None or self.run_config.seed is not None:
+            return None
+        if reader.seed_config.sampling_strategy != "shuffle":
+            return None
+        if earlier is not None:
+            reader.shuffle_seed = earlier
+        return reader.shuffle_seed
+
     @property
     def window(self) -> ErrorWindow:
         """The run's error window (kept by the scheduler)."""

@@ -144,15 +144,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     if not keep:
         layout.clean()
     previous = layout.read_metadata() if keep else None
-    reader = run.generator.seed_reader
-    unseeded_shuffle = (
-        reader is not None
-        and run.generator.run_config.seed is None
-        and reader.seed_config.sampling_strategy == "shuffle"
-    )
-    if unseeded_shuffle and previous is not None and previous.shuffle_seed is not None:
-        assert reader is not None
-        reader.shuffle_seed = previous.shuffle_seed
+    shuffle_seed = run.generator.unseeded_shuffle_seed(previous.shuffle_seed if previous else None)
     groups = run.generator.row_groups(run.num_records)
     metadata = DatasetMetadata(
         **((previous.model_extra or {}) if previous else {}),
@@ -163,7 +155,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         buffer_size=run.generator.run_config.buffer_size,
         num_batches=len(groups),
         seed=run.generator.run_config.seed,
-        shuffle_seed=reader.shuffle_seed if unseeded_shuffle and reader else None,
+        shuffle_seed=shuffle_seed,
     )
     layout.base_dir.mkdir(parents=True, exist_ok=True)
     layout.write_config(run.generator.config)
@@ -195,8 +187,12 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     semaphore = asyncio.Semaphore(run.generator.run_config.max_concurrent_row_groups)
     lock = asyncio.Lock()
 
+    failed: list[int] = []  # once a row group failed, no other one starts
+
     async def one(index: int, start: int, rows: int) -> None:
         async with semaphore:
+            if failed:
+                return
             if index not in free:  # reusing one finished earlier asks nothing
                 account.update(metadata)
                 if not over_budget and (reached := budget.reached()):
@@ -206,11 +202,15 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
             call = row_group_task.with_options(refresh_cache=not keep)
             # An async task's call returns an awaitable even with return_state (Prefect's
             # overloads say otherwise); the state tells a cached result from a new one.
-            state = await cast(
-                Awaitable[State[RowGroupRecord]],
-                call(run.key, index, start, rows, return_state=True),
-            )
-            record = await state.aresult()  # raises what the task raised
+            try:
+                state = await cast(
+                    Awaitable[State[RowGroupRecord]],
+                    call(run.key, index, start, rows, return_state=True),
+                )
+                record = await state.aresult()  # raises what the task raised
+            except BaseException:
+                failed.append(index)
+                raise
             if state.name == "Cached" and (why := _not_reusable(layout, record)):
                 warn(f"dataset '{run.name}': row group {index} {why}; regenerating it")
                 record = await row_group_task.with_options(refresh_cache=True)(
