@@ -24,12 +24,21 @@ class PrefectServer:
     """`prefect server start` with its own PREFECT_HOME; `env` points clients at it.
 
     `server_env` adds to (or overrides) the server process's environment only, e.g.
-    ``{"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}``.
+    ``{"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}``. `database_url` (e.g.
+    `tests.postgres.PostgresServer.url`) replaces the server's SQLite database; the server
+    migrates it on start, before its health check answers.
     """
 
-    def __init__(self, home: Path, server_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        server_env: dict[str, str] | None = None,
+        database_url: str | None = None,
+    ) -> None:
         self.home = home
         self.server_env = dict(server_env or {})
+        if database_url is not None:
+            self.server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.storage = home / "storage"
