@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
         help="override num_records: a dataset spec's, or the FIRST stage's of a workflow "
         "spec (later stages keep theirs; one without num_records takes its input's row count)",
     )
+    run.add_argument(
+        "--shards",
+        type=_count,
+        default=None,
+        help="spread the row groups of a dataset spec (or of a workflow's FIRST stage) over "
+        "N shard flow runs: in this process, or on the workers of the shard deployment "
+        "(a spec's shard_deployment, or DD_PREFECT_SHARD_DEPLOYMENT)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.add_argument(
         "--retry-failed",
@@ -233,10 +241,10 @@ def _error(message: str) -> None:
     print(f"dd-prefect: error: {line}", file=sys.stderr)
 
 
-def _load(path: Path, num_records: int | None = None) -> Any:
+def _load(path: Path, num_records: int | None = None, shards: int | None = None) -> Any:
     from dd_prefect.config.workflow_spec import load_spec
 
-    return load_spec(path, num_records=num_records)
+    return load_spec(path, num_records=num_records, shards=shards)
 
 
 def _runtime(spec: Any, artifact_path: Path = Path("artifacts")) -> Any:
@@ -347,8 +355,8 @@ def _run(args: argparse.Namespace) -> int:
     from dd_prefect.orchestration.runtime import quiet_prefect_exit, run_sync
     from dd_prefect.workflow.results import CompositeWorkflowResults
 
-    # -n replaces the dataset's (or the first stage's) num_records before validation.
-    spec = _load(args.spec, num_records=args.num_records)
+    # -n and --shards replace the dataset's (or the first stage's) before validation.
+    spec = _load(args.spec, num_records=args.num_records, shards=args.shards)
     runtime = _runtime(spec, args.artifact_path)
     # Without a Prefect API URL, the temporary server Prefect starts must not outlive this
     # process, even one killed with SIGKILL.

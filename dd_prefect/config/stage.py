@@ -50,6 +50,20 @@ def count_problem(value: object, what: str = "num_records") -> str | None:
     return None
 
 
+def shards_problem(value: object) -> str | None:
+    """Why `value` is not a shard count (an int of at least 1)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        return f"shards must be an int of at least 1, got {value!r}"
+    return None
+
+
+def strict_shards(value: object) -> object:
+    """A before-validator for a shard count (an int of at least 1)."""
+    if problem := shards_problem(value):
+        raise ValueError(problem)
+    return value
+
+
 def strict_count(value: object) -> object:
     """A before-validator for an optional count: None or a non-negative int (``true``,
     ``1.5`` and ``"3"`` are refused, not read as 1, 1 and 3)."""
@@ -95,6 +109,8 @@ class Stage(BaseModel):
     - `depends_on`: the upstream stages (None: the stage before; ``[]``: a root stage).
     - `join`: how several upstreams' outputs become this stage's input
       (:class:`~dd_prefect.config.join.JoinSpec`); `join_version` versions a callable join.
+    - `shards`: spread the stage's row groups over this many shard flow runs (in this
+      process, or on a shard deployment's workers); the output is the same whatever it is.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -113,6 +129,7 @@ class Stage(BaseModel):
     depends_on: list[str] | None = None
     join: JoinSpec | None = None
     join_version: str | None = None
+    shards: int = 1
 
     @classmethod
     def of(
@@ -160,6 +177,8 @@ class Stage(BaseModel):
         return value
 
     _count = field_validator("num_records", mode="before")(strict_count)
+
+    _shards = field_validator("shards", mode="before")(strict_shards)
 
     @field_validator("output_processors", mode="before")
     @classmethod
@@ -284,8 +303,10 @@ __all__ = [
     "count_problem",
     "name_problem",
     "output_problem",
+    "shards_problem",
     "shown_issues",
     "shown_name",
     "stage_problems",
     "strict_count",
+    "strict_shards",
 ]

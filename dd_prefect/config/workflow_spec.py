@@ -25,6 +25,7 @@ from dd_prefect.config.stage import (
     shown_issues,
     stage_problems,
     strict_count,
+    strict_shards,
 )
 from dd_prefect.config.stage_chain import chain_problems
 from dd_prefect.config.validation import validate_config
@@ -51,6 +52,7 @@ class WorkflowSpec(BaseModel):
     model_configs: list[ModelConfig] = Field(default_factory=list)
     run_config: RunConfig = Field(default_factory=RunConfig)
     stages: list[Stage]
+    shard_deployment: str | None = None  # where stages with shards > 1 run their shards
 
     _run_config = field_validator("run_config", mode="before")(_strict_run_config)
 
@@ -118,10 +120,14 @@ class DatasetSpec(BaseModel):
     run_config: RunConfig = Field(default_factory=RunConfig)
     num_records: int | None = None
     config: DataDesignerConfig
+    shards: int = 1  # spread the row groups over this many shard flow runs
+    shard_deployment: str | None = None  # whose flow runs they are (None: this process)
 
     _run_config = field_validator("run_config", mode="before")(_strict_run_config)
 
     _count = field_validator("num_records", mode="before")(strict_count)
+
+    _shards = field_validator("shards", mode="before")(strict_shards)
 
     def validate_spec(self) -> None:
         """Raise ConfigValidationError listing every problem in the spec."""
@@ -137,11 +143,13 @@ class DatasetSpec(BaseModel):
             raise ConfigValidationError(shown_issues(issues))
 
 
-def load_spec(path: str | Path, *, num_records: int | None = None) -> WorkflowSpec | DatasetSpec:
+def load_spec(
+    path: str | Path, *, num_records: int | None = None, shards: int | None = None
+) -> WorkflowSpec | DatasetSpec:
     """Load a workflow spec (has ``stages``), a dataset spec (has ``config``) or a plain
     config file, and validate it; errors name the stage, column or field at fault.
 
-    `num_records`, when given, replaces the dataset's num_records, or the FIRST stage's
+    `num_records` and `shards`, when given, replace the dataset's, or the FIRST stage's
     for a workflow spec (later stages keep theirs), before validation.
     """
     path = Path(path)
@@ -159,8 +167,8 @@ def load_spec(path: str | Path, *, num_records: int | None = None) -> WorkflowSp
         cls = DatasetSpec
         if "config" not in data:
             data = {"name": path.stem, "config": data}
-    if num_records is not None:
-        data = _with_num_records(data, num_records)
+    overrides = {"num_records": num_records, "shards": shards}
+    data = _with_first(data, **{k: v for k, v in overrides.items() if v is not None})
     try:
         spec = cls.model_validate(data)
     except ValidationError as exc:
@@ -171,14 +179,14 @@ def load_spec(path: str | Path, *, num_records: int | None = None) -> WorkflowSp
     return spec
 
 
-def _with_num_records(data: dict[str, Any], num_records: int) -> dict[str, Any]:
-    """`data` with num_records overridden (the first stage's in a workflow spec)."""
+def _with_first(data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """`data` with `fields` overridden: the dataset's, or the first stage's of a workflow."""
     data = dict(data)
     stages = data.get("stages")
     if "stages" not in data:
-        data["num_records"] = num_records
+        data.update(fields)
     elif isinstance(stages, list) and stages and isinstance(stages[0], dict):
-        data["stages"] = [{**stages[0], "num_records": num_records}, *stages[1:]]
+        data["stages"] = [{**stages[0], **fields}, *stages[1:]]
     return data
 
 

@@ -54,6 +54,9 @@ class DataDesigner:
     - `retry_policy`: retries of failed LLM requests (default: ``run_config.max_llm_retries``).
     - `wait_for_lock`: when another run is writing the same dataset or workflow directory,
       wait for it instead of raising RunLockedError.
+    - `shard_deployment`: the deployment (``"dd-prefect-shard/<name>"``) whose flow runs
+      generate the shards of a dataset or stage with ``shards > 1``, on its work pool's
+      workers (default: ``DD_PREFECT_SHARD_DEPLOYMENT``, else shards run in this process).
     - `mcp_providers`: the MCP servers (:class:`~dd_prefect.config.mcp.MCPProvider`,
       :class:`~dd_prefect.config.mcp.LocalStdioMCPProvider`) tool configs name, as in Data
       Designer. Sessions open on a run's first tool use and close when it ends.
@@ -70,6 +73,7 @@ class DataDesigner:
         retry_policy: RetryPolicy | None = None,
         wait_for_lock: bool = False,
         mcp_providers: list[MCPProvider | LocalStdioMCPProvider] | None = None,
+        shard_deployment: str | None = None,
     ) -> None:
         self._retry_policy = retry_policy
         self.runtime = Runtime(
@@ -83,6 +87,7 @@ class DataDesigner:
             flow_retries=flow_retries,
             wait_for_lock=wait_for_lock,
             mcp_providers=list(mcp_providers or []),
+            shard_deployment=shard_deployment,
         )
         install_secret_resolver()
         # Prefect's temporary server (no Prefect API URL) stops with this process, even a
@@ -166,6 +171,7 @@ class DataDesigner:
         on_progress: ProgressCallback | None = None,
         allow_empty: bool = False,
         retry_failed: bool = False,
+        shards: int = 1,
     ) -> DatasetCreationResults:
         """Generate a dataset on Prefect and write it under ``artifact_path/dataset_name``.
 
@@ -173,7 +179,9 @@ class DataDesigner:
         call and before anything is written. A dataset whose every row was dropped raises
         DataDesignerGenerationError unless `allow_empty`. With a resume, `retry_failed`
         regenerates the rows that failed before (``results.load_failed_rows()``) at their
-        positions, with the same seed. Works inside a running event loop.
+        positions, with the same seed. `shards` spreads the row groups over that many
+        shard flow runs (on `shard_deployment`'s workers when set); the dataset is the
+        same. Works inside a running event loop.
         """
         return run_sync(
             self.acreate(
@@ -184,6 +192,7 @@ class DataDesigner:
                 on_progress=on_progress,
                 allow_empty=allow_empty,
                 retry_failed=retry_failed,
+                shards=shards,
             )
         )
 
@@ -197,6 +206,7 @@ class DataDesigner:
         on_progress: ProgressCallback | None = None,
         allow_empty: bool = False,
         retry_failed: bool = False,
+        shards: int = 1,
     ) -> DatasetCreationResults:
         """Async :meth:`create`."""
         return await create_dataset(
@@ -208,6 +218,7 @@ class DataDesigner:
             on_progress=on_progress,
             allow_empty=allow_empty,
             retry_failed=retry_failed,
+            shards=shards,
         )
 
     def preview(self, config_builder: ConfigLike, num_records: int = 10) -> PreviewResults:

@@ -75,6 +75,7 @@ class CompositeWorkflow:
         depends_on: list[str] | None = None,
         join: JoinSpec | str | dict[str, str] | None = None,
         join_version: str | None = None,
+        shards: int = 1,
     ) -> CompositeWorkflow:
         """Append a stage (validated now, nothing written); returns the workflow.
 
@@ -83,6 +84,7 @@ class CompositeWorkflow:
         stages added earlier (None: the stage before; ``[]``: a root stage); a stage with
         several upstreams needs `join` (``"concat"``, ``"columns"``,
         ``"pkg.module:function"`` or ``{"mode": "concat", "source_column": "_stage"}``).
+        `shards` spreads the stage's row groups over that many shard flow runs.
         The builder is deep-copied. Raises ConfigValidationError listing every problem,
         each naming the stage.
         """
@@ -103,6 +105,7 @@ class CompositeWorkflow:
             depends_on=depends_on,
             join=join,
             join_version=join_version,
+            shards=shards,
         )
         self._append(stage)
         return self

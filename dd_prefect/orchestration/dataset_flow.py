@@ -1,54 +1,36 @@
-"""One dataset on Prefect: an async flow whose row groups are async task runs.
-
-Row-group tasks are called directly and run in a task group (``.map`` of async tasks is
-much slower), at most ``max_concurrent_row_groups`` at once. Their results are persisted
-under ``dd-prefect/<dataset key>/rg-<i>``, so a rerun with resume, or a Prefect retry of a
-failed flow run, gets finished row groups back without calling an LLM. A cached result is
-trusted only if the parquet file it names still exists with its recorded row count.
-"""
+"""One dataset on Prefect: an async flow whose row groups are async task runs
+(:mod:`~dd_prefect.orchestration.row_groups`), in this flow run or spread over shard flow
+runs (:mod:`~dd_prefect.orchestration.shards`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from prefect import flow, task
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterId,
-    TaskRunFilter,
-    TaskRunFilterState,
-    TaskRunFilterStateType,
-)
-from prefect.client.schemas.objects import State, StateType
-from prefect.context import FlowRunContext
+from prefect import flow
 from prefect.logging import get_run_logger
-from prefect.states import Cancelled
 
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.seeds import seed_files_digest
-from dd_prefect.config.stage import check_name, count_problem
-from dd_prefect.engine.concurrently import run_concurrently
+from dd_prefect.config.stage import check_name, count_problem, shards_problem
 from dd_prefect.engine.generator import DatasetGenerator
-from dd_prefect.engine.row_retry import retry_failed_rows
 from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.artifacts import Progress, publish_summary
 from dd_prefect.orchestration.handoff import bind, current
-from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
+from dd_prefect.orchestration.row_groups import RowGroupJob
+from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats
+from dd_prefect.orchestration.shards import RemoteShard, remote_shard, run_shards
 from dd_prefect.workflow.budget import BudgetScope, budget_error, check_prices
-from dd_prefect.workflow.dataset_totals import fill_totals, merged_stats, null_counts
+from dd_prefect.workflow.dataset_totals import fill_totals, merged_stats
 from dd_prefect.workflow.failed_rows import check_retry_failed
 from dd_prefect.workflow.keys import dataset_key
-from dd_prefect.workflow.layout import DatasetLayout, file_sha256
+from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.lock import run_lock
-from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
+from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord, ShardRecord
 from dd_prefect.workflow.plan import effective_mode, plan_dataset
 from dd_prefect.workflow.results import DatasetCreationResults
 from dd_prefect.workflow.resume import ResumeMode
@@ -73,6 +55,14 @@ class DatasetRun:
     allow_empty: bool = False  # no rows out is a result, not a failure (stages decide it)
     retry_failed: bool = False  # regenerate the failed rows of finished row groups
     budget: BudgetScope | None = None  # shared by a workflow's stages (None: its own)
+    shards: int = 1  # row groups spread over this many shard flow runs
+
+    def remote_shard(self, runtime: Runtime) -> RemoteShard | None:
+        """What remote shards of this run get (None: shards, if any, run in this process);
+        ConfigValidationError when the run cannot leave this process."""
+        if not runtime.remote_shards(self.shards):
+            return None
+        return remote_shard(runtime, self.generator, f"dataset '{self.name}'")
 
     @property
     def key(self) -> str:
@@ -95,43 +85,6 @@ class DatasetRun:
             where=layout.base_dir,
             exists=layout.metadata_path.exists(),
         )
-
-
-def _row_group_cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    return f"dd-prefect/{parameters['key']}/rg-{parameters['index']}"
-
-
-@task(
-    name="row-group",
-    task_run_name="row-group-{index}",
-    cache_key_fn=_row_group_cache_key,
-    persist_result=True,
-    result_serializer="json",
-)
-async def row_group_task(
-    key: str, index: int, start: int, rows: int, retry_failed: bool = False
-) -> RowGroupRecord:
-    """Generate and write one row group of the bound DatasetRun (or only its failed rows,
-    `retry_failed`); returns its record."""
-    run = current(DatasetRun)
-    if retry_failed:
-        result = await retry_failed_rows(run.generator, index, start, rows, run.base_dir)
-        result.files = await asyncio.to_thread(run.generator.write, result, run.base_dir)
-    else:
-        result = await run.generator.generate(index, start, rows, run.base_dir)
-    return RowGroupRecord(
-        index=index,
-        start=start,
-        requested=rows,
-        rows=result.num_rows,
-        dropped_rows=result.dropped_rows,
-        errors=result.errors,
-        nulls=null_counts(result.frame),
-        files=result.files,
-        hashes={kind: file_sha256(run.base_dir / rel) for kind, rel in result.files.items()},
-        duration=result.duration,
-        error_samples=result.error_samples[:3],
-    )
 
 
 async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResults:
@@ -178,76 +131,59 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     )
     budget = run.budget or BudgetScope(run_config)
     budget.accounts.append(account)
-    over_budget: list[str] = []  # the budget reached, once no new row group may start
     free = {r.index for r in previous.row_groups} if previous and not run.retry_failed else set()
     records: dict[int, RowGroupRecord] = {}
     progress = Progress(run.name, len(groups))
     await progress.start()
     began = time.perf_counter()
-    semaphore = asyncio.Semaphore(run.generator.run_config.max_concurrent_row_groups)
-    lock = asyncio.Lock()
+    job = RowGroupJob(
+        name=run.name,
+        base_dir=run.base_dir,
+        generator=run.generator,
+        key=run.key,
+        account=account,
+        budget=budget,
+        keep=keep,
+        retry_failed=run.retry_failed,
+        free=free,
+    )
 
-    failed: list[int] = []  # once a row group failed, no other one starts
+    async def recorded() -> None:
+        fill_totals(metadata, records, groups)
+        account.update(metadata)
+        layout.write_metadata(metadata)
+        await progress.update(len(records))
+        if run.on_progress:
+            run.on_progress(len(records), len(groups), metadata.actual_records)
 
-    async def one(index: int, start: int, rows: int) -> None:
-        async with semaphore:
-            if failed:
-                return
-            if index not in free:  # reusing one finished earlier asks nothing
-                account.update(metadata)
-                if not over_budget and (reached := budget.reached()):
-                    over_budget.append(reached)
-                if over_budget:
-                    return
-            call = row_group_task.with_options(refresh_cache=not keep)
-            # An async task's call returns an awaitable even with return_state (Prefect's
-            # overloads say otherwise); the state tells a cached result from a new one.
-            try:
-                state = await cast(
-                    Awaitable[State[RowGroupRecord]],
-                    call(run.key, index, start, rows, return_state=True),
-                )
-                record = await state.aresult()  # raises what the task raised
-            except BaseException:
-                failed.append(index)
-                raise
-            if state.name == "Cached" and (why := _not_reusable(layout, record)):
-                warn(f"dataset '{run.name}': row group {index} {why}; regenerating it")
-                record = await row_group_task.with_options(refresh_cache=True)(
-                    run.key, index, start, rows
-                )
-            elif state.name == "Cached" and run.retry_failed and "failed" in record.files:
-                record = await row_group_task.with_options(refresh_cache=True)(
-                    run.key, index, start, rows, retry_failed=True
-                )
-        async with lock:
-            records[index] = record
-            fill_totals(metadata, records, groups)
-            account.update(metadata)
-            layout.write_metadata(metadata)
-            await progress.update(len(records))
-            if run.on_progress:
-                run.on_progress(len(records), len(groups), metadata.actual_records)
+    async def on_record(record: RowGroupRecord) -> None:
+        records[record.index] = record
+        await recorded()
 
+    async def on_reports(done: list[RowGroupRecord], shards: list[ShardRecord]) -> None:
+        records.update({r.index: r for r in done})
+        metadata.shards = shards
+        await recorded()
+
+    remote = run.remote_shard(runtime)
     try:
-        aliases = run.generator.config.model_aliases() if run.lease_slots else []
+        aliases = config.model_aliases() if run.lease_slots and remote is None else []
         async with (
             runtime.throttle(models, aliases),
             account.flushing(metadata, layout.write_metadata),
         ):
-            with bind(run):
-                await run_concurrently(one(*g) for g in groups)  # a failure cancels the rest
-        if over_budget:
-            account.update(metadata)
-            raise budget_error(run.name, over_budget[0], budget.spend())
+            if run.shards > 1:
+                deployment = runtime.shard_deployment
+                await run_shards(job, groups, run.shards, remote, deployment, on_reports)
+            elif reached := await job.run(groups, on_record):
+                account.update(metadata)
+                raise budget_error(run.name, reached, budget.spend())
     except BaseException as exc:
         metadata.status = "failed"
         metadata.error = f"{type(exc).__name__}: {exc}"
         metadata.duration = time.perf_counter() - began
         account.update(metadata)
         layout.write_metadata(metadata)
-        if isinstance(exc, Exception):  # not on Ctrl-C: then Crashed is what happened
-            await _crashed_to_cancelled()
         raise
 
     await progress.finish()
@@ -329,8 +265,11 @@ async def create_dataset(
     on_progress: ProgressCallback | None = None,
     allow_empty: bool = False,
     retry_failed: bool = False,
+    shards: int = 1,
 ) -> DatasetCreationResults:
-    """Generate dataset `name` from `config` under the runtime's artifact path.
+    """Generate dataset `name` from `config` under the runtime's artifact path, its row
+    groups spread over `shards` shard flow runs (on the runtime's shard deployment's
+    workers when it has one).
 
     `num_records` defaults to the seed's row count. Bad input raises ConfigValidationError
     (or ResumeError) before any LLM call and before anything is written. A dataset whose
@@ -351,6 +290,8 @@ async def create_dataset(
                 )
         if problem := count_problem(num_records):
             raise ConfigValidationError.of(problem, field="num_records")
+        if problem := shards_problem(shards):
+            raise ConfigValidationError.of(problem, field="shards")
         run = DatasetRun(
             name=name,
             base_dir=runtime.artifact_path / name,
@@ -362,37 +303,7 @@ async def create_dataset(
             lease_slots=True,
             allow_empty=allow_empty,
             retry_failed=retry_failed,
+            shards=shards,
         )
+        run.remote_shard(runtime)  # a run that cannot go to remote shards fails here
         return await run_create_flow(run, runtime)
-
-
-async def _crashed_to_cancelled() -> None:
-    """Row groups stopped because another one failed: Cancelled, not Crashed (Prefect
-    reads any cancellation of a task as a crash)."""
-    context = FlowRunContext.get()
-    if context is None or context.flow_run is None:
-        return
-    with contextlib.suppress(Exception):
-        async with get_client() as client:
-            runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[context.flow_run.id])),
-                task_run_filter=TaskRunFilter(
-                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.CRASHED]))
-                ),
-            )
-            for task_run in runs:
-                await client.set_task_run_state(
-                    task_run.id,
-                    Cancelled(message="Stopped: another row group of this dataset failed"),
-                    force=True,
-                )
-
-
-def _not_reusable(layout: DatasetLayout, record: RowGroupRecord) -> str | None:
-    """Why a cached row group must be generated again (None: reuse it): its files changed
-    or went missing, or every row of it was lost to errors (a provider that was down)."""
-    if not layout.row_group_valid(record):
-        return "has missing or damaged files"
-    if record.rows == 0 and record.dropped_rows > 0:
-        return f"lost all {record.dropped_rows} rows to errors"
-    return None

@@ -45,9 +45,12 @@ class Runtime:
     flow_retries: int = 0
     wait_for_lock: bool = False  # wait for another run of the same directory, not fail
     settings: Settings = field(default_factory=Settings)
+    shard_deployment: str | None = None  # whose flow runs generate shards (None: in process)
 
     def __post_init__(self) -> None:
         self.artifact_path = Path(self.artifact_path)
+        if self.shard_deployment is None:
+            self.shard_deployment = self.settings.shard_deployment
         if self.retry is None:
             self.retry = RetryPolicy(max_retries=self.run_config.max_llm_retries)
 
@@ -128,6 +131,11 @@ class Runtime:
             await registry.aclose()
             for client in clients.values():
                 await client.aclose()
+
+    def remote_shards(self, shards: int) -> bool:
+        """Whether a run of `shards` shards runs them on the shard deployment's workers
+        (else in this process)."""
+        return shards > 1 and bool(self.shard_deployment)
 
     def use_global_throttle(self) -> bool:
         """Whether runs lease slots from Prefect global concurrency limits: as asked, else

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         "besides *_API_KEY and *_TOKEN (comma-separated, or a JSON list). Only the worker "
         "sets this; a spec never can.",
     )
+    shard_deployment: str | None = Field(
+        default=None,
+        description="The deployment ('dd-prefect-shard/<name>') whose flow runs generate the "
+        "shards of a stage or dataset with shards > 1 (default: shards run in this process).",
+    )
     mcp_providers_file: Path | None = Field(
         default=None,
         description="A YAML or JSON file of the MCP providers tool configs may name, as Data "

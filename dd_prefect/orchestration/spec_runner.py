@@ -23,8 +23,9 @@ from dd_prefect.workflow.resume import ResumeMode
 
 
 def spec_runtime(spec: WorkflowSpec | DatasetSpec, artifact_path: str | Path) -> Runtime:
-    """The runtime a spec describes: its providers and run config, with this worker's
-    settings and MCP providers (:func:`worker_mcp_providers`)."""
+    """The runtime a spec describes: its providers, run config and shard deployment (else
+    ``DD_PREFECT_SHARD_DEPLOYMENT``), with this worker's settings and MCP providers
+    (:func:`worker_mcp_providers`)."""
     settings = Settings()
     return Runtime(
         artifact_path=Path(artifact_path),
@@ -32,6 +33,7 @@ def spec_runtime(spec: WorkflowSpec | DatasetSpec, artifact_path: str | Path) ->
         run_config=spec.run_config,
         settings=settings,
         mcp_providers=worker_mcp_providers(settings),
+        shard_deployment=spec.shard_deployment,
     )
 
 
@@ -80,4 +82,5 @@ async def run_spec(
         resume,
         on_progress=progress,
         retry_failed=retry_failed,
+        shards=spec.shards,
     )

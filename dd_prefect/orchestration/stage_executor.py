@@ -302,7 +302,9 @@ class StageExecutor:
             ),
         )
         began = time.perf_counter()
-        aliases = stage.config.model_aliases()
+        # Remote shards lease their own shares; this process makes none of their requests.
+        remote = self.runtime.remote_shards(stage.shards)
+        aliases = [] if remote else stage.config.model_aliases()
         try:
             # Leased while a stage that uses the model runs (one lease per model however
             # many stages run at once): a run paused for review holds no slots.

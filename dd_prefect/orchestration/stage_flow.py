@@ -71,6 +71,7 @@ async def stage_flow(
             allow_empty=True,  # the stage decides what an empty output means
             retry_failed=run.retry_failed,
             budget=run.budget,
+            shards=stage.shards,
         ),
         runtime,
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from prefect import flow
 
+from dd_prefect.config.portable import remote_problems
 from dd_prefect.config.seeds import LocalFileSeedSource, read_seed_columns
 from dd_prefect.config.stage import Stage
 from dd_prefect.config.stage_chain import chain_problems
@@ -80,6 +81,15 @@ def check_stages(stages: list[Stage], runtime: Runtime, overrides: Mapping[str, 
             runtime.check_providers(stage.config)
         except ConfigValidationError as exc:
             issues += exc.in_stage(stage.name).issues
+        if runtime.remote_shards(stage.shards):
+            issues += [
+                ConfigIssue(
+                    f"cannot run on shard deployment '{runtime.shard_deployment}': {problem}",
+                    stage=stage.name,
+                    field="shards",
+                )
+                for problem in remote_problems(stage.config)
+            ]
     override_columns = {
         name: set(read_seed_columns(LocalFileSeedSource(path=str(seed_pattern(path)))))
         for name, path in overrides.items()

@@ -31,6 +31,25 @@ class RowGroupRecord(BaseModel):
     duration: float = 0.0
 
 
+class ShardRecord(BaseModel):
+    """One shard of a sharded dataset run (a contiguous range of its row groups, generated
+    by one flow run) as recorded in metadata."""
+
+    model_config = ConfigDict(extra="allow")
+
+    shard: int
+    first_row_group: int
+    last_row_group: int  # inclusive
+    status: Literal["running", "completed", "failed"] = "running"
+    flow_run_id: str | None = None
+    host: str = ""
+    pid: int = 0
+    parent_pid: int = 0  # of a process worker: its pid
+    records: int = 0
+    duration: float = 0.0
+    error: str | None = None
+
+
 class DatasetMetadata(BaseModel):
     """`metadata.json` of a dataset. Unknown fields are kept when rewritten."""
 
@@ -48,6 +67,7 @@ class DatasetMetadata(BaseModel):
     seed: int | None = None
     shuffle_seed: int | None = None  # SHUFFLE's key when there is no seed (kept for resume)
     row_groups: list[RowGroupRecord] = Field(default_factory=list)
+    shards: list[ShardRecord] = Field(default_factory=list)  # of a sharded run
     files: list[str] = Field(default_factory=list)
     column_stats: dict[str, dict[str, Any]] = Field(default_factory=dict)
     dropped_rows: int = 0

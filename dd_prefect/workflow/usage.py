@@ -245,11 +245,22 @@ class UsageAccount:
         self.attempts = list(earlier.llm_usage_attempts) if earlier is not None else []
         self.before = snapshot(usage)
         self.total: UsageDict = dict(self.earlier)  # as of the last update
+        self.elsewhere: UsageDict = {}  # this attempt's spend in other processes (shards)
+
+    def attempt(self) -> UsageDict:
+        """This attempt's spend so far: this process's, plus what shards elsewhere reported."""
+        here = spent_since(self.before, self.usage, self.keys, self.prices)
+        return added(here, self.elsewhere) if self.elsewhere else here
+
+    def refresh(self) -> UsageDict:
+        """The total over every attempt, now (also kept as `total`)."""
+        self.total = added(self.earlier, self.attempt())
+        return self.total
 
     def update(self, metadata: DatasetMetadata) -> UsageDict:
         """Set `metadata`'s ``llm_usage`` (this attempt), ``llm_usage_attempts`` (each,
         this one last) and ``llm_usage_total``; returns the total."""
-        metadata.llm_usage = spent_since(self.before, self.usage, self.keys, self.prices)
+        metadata.llm_usage = self.attempt()
         metadata.llm_usage_attempts = [*self.attempts, metadata.llm_usage]
         metadata.llm_usage_total = added(self.earlier, metadata.llm_usage)
         self.total = dict(metadata.llm_usage_total)
@@ -264,19 +275,31 @@ class UsageAccount:
     ) -> AsyncIterator[None]:
         """While inside, update `metadata` and `write` it every `interval` seconds."""
 
-        async def flush() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                self.update(metadata)
-                write(metadata)
+        def flush() -> None:
+            self.update(metadata)
+            write(metadata)
 
-        ticker = asyncio.create_task(flush())
-        try:
+        async with every(interval, flush):
             yield
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+
+
+@contextlib.asynccontextmanager
+async def every(interval: float, call: Callable[[], None]) -> AsyncIterator[None]:
+    """While inside, `call()` every `interval` seconds (so a killed run's record is at most
+    that old)."""
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            call()
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
 
 
 @dataclass(frozen=True)
