@@ -78,9 +78,9 @@ class ShardCluster:
         command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
         command += ["--limit", "2", "--name", f"worker-{k}"]
         mount = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
+        isolated = ["unshare", "-m", "--propagation", "private", "sh", "-c", mount]
         worker = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", mount, str(self.blind)]
-            + command,
+            [*isolated, str(self.blind), *command],
             env=self.env,
             cwd=ROOT,
             stdout=open(self.home / f"worker-{k}.log", "ab"),  # noqa: SIM115
