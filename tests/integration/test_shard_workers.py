@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,89 +28,11 @@ import dd_prefect.config as dd
 from dd_prefect import DataDesigner, ResumeMode
 from dd_prefect.errors import GenerationError
 from dd_prefect.orchestration.runtime import drain_prefect_workers
-from tests.integration.processes import descendants, stop_tree
-from tests.postgres import PostgresServer
-from tests.prefect_server import PrefectServer
+from tests.integration.processes import descendants
+from tests.shard_cluster import DEPLOYMENT, ShardCluster
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-POOL = "dd-prefect-pool"
-DEPLOYMENT = "dd-prefect-shard/default"
 LIMIT = 8  # the model's max_parallel_requests: its global limit across every worker
-
-
-class ShardCluster:
-    """PostgreSQL, a Prefect server on it, the shard deployment and two workers."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.database = PostgresServer(home / "postgres")
-        (home / "prefect").mkdir()
-        self.server = PrefectServer(home / "prefect", database_url=self.database.url)
-        self.blind = home / "blind"  # an empty tmpfs for the workers
-        self.workers: list[subprocess.Popen] = []
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            **self.server.env,
-            "PREFECT_LOGGING_LEVEL": "INFO",  # the worker log explains a failing test
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        }
-
-    def start(self) -> ShardCluster:
-        self.database.start()
-        self.server.start()
-        self.blind.mkdir(parents=True, exist_ok=True)
-        self.prefect("work-pool", "create", POOL, "--type", "process")
-        out = self.prefect("--no-prompt", "deploy", "--name", "default")
-        assert "successfully created" in out, out
-        for k in range(2):
-            self.start_worker(k)
-        return self
-
-    def start_worker(self, k: int) -> subprocess.Popen:
-        """A process worker taking at most 2 flow runs at once (so both get shards), in a
-        mount namespace where `blind` is empty."""
-        command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL]
-        command += ["--limit", "2", "--name", f"worker-{k}"]
-        mount = 'mount -t tmpfs tmpfs "$0" && exec "$@"'
-        isolated = ["unshare", "-m", "--propagation", "private", "sh", "-c", mount]
-        worker = subprocess.Popen(
-            [*isolated, str(self.blind), *command],
-            env=self.env,
-            cwd=ROOT,
-            stdout=open(self.home / f"worker-{k}.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workers.append(worker)
-        return worker
-
-    def prefect(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "prefect", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            stop_tree(worker)
-        self.server.stop()
-        self.database.stop()
-
-    def logs(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(self.home.glob("worker-*.log"))
-        )
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardCluster]:
     )
 
     assert shutil.which("unshare"), "util-linux's unshare is needed for the blind worker"
-    cluster = ShardCluster(tmp_path_factory.mktemp("shards"))
+    cluster = ShardCluster(tmp_path_factory.mktemp("shards"), workers=2)
     try:
         cluster.start()
         with temporary_settings(
