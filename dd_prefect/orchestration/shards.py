@@ -38,7 +38,7 @@ from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.row_groups import RowGroupJob
 from dd_prefect.orchestration.runtime import Runtime
-from dd_prefect.workflow.budget import BudgetScope, budget_error
+from dd_prefect.workflow.budget import BudgetScope, budget_error, budget_share
 from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.metadata import RowGroupRecord, ShardRecord
 from dd_prefect.workflow.shards import (
@@ -243,6 +243,10 @@ async def run_shards(
         shard_path(job.base_dir, k).unlink(missing_ok=True)  # its report is this attempt's
         started.append(k)
     (job.base_dir / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
+
+    if remote is not None and started:  # each remote shard checks its own spend only
+        shared = budget_share(job.budget.run_config, job.budget.spend(), len(started))
+        remote = remote.model_copy(update={"run_config": shared.model_dump(mode="json")})
 
     async def one(k: int) -> None:
         spec = ShardSpec(

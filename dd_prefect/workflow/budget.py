@@ -72,6 +72,23 @@ def budget_reached(run_config: RunConfig, spend: Spend) -> str | None:
     return None
 
 
+def budget_share(run_config: RunConfig, spend: Spend, parts: int) -> RunConfig:
+    """`run_config` with each budget set to one of `parts` equal parts of what is left of
+    it after `spend`: for processes that each check only their own spend (remote shards),
+    so that together they stay within the run's budget."""
+    left = {
+        "max_requests": (run_config.max_requests, spend.requests),
+        "max_tokens": (run_config.max_tokens, spend.tokens),
+        "max_cost": (run_config.max_cost, spend.cost or 0.0),
+    }
+    update: dict[str, float | int] = {}
+    for name, (limit, spent) in left.items():
+        if limit is not None:
+            part = max(limit - spent, 0) / parts
+            update[name] = part if name == "max_cost" else int(part)
+    return run_config.model_copy(update=update)
+
+
 def budget_error(name: str, reached: str, spend: Spend) -> DataDesignerBudgetExceededError:
     """The error of dataset or stage `name` stopped by budget `reached`."""
     return DataDesignerBudgetExceededError(

@@ -26,7 +26,7 @@ from prefect.states import Crashed
 
 import dd_prefect.config as dd
 from dd_prefect import DataDesigner, ResumeMode
-from dd_prefect.errors import GenerationError
+from dd_prefect.errors import DataDesignerBudgetExceededError, GenerationError
 from dd_prefect.orchestration.runtime import drain_prefect_workers
 from tests.integration.processes import descendants
 from tests.shard_cluster import DEPLOYMENT, ShardCluster
@@ -194,6 +194,21 @@ async def test_killed_worker_then_resume_regenerates_only_unfinished_row_groups(
             )
         )
     assert len(runs) == len(done)  # completed shards were not started again
+
+
+async def test_remote_shards_share_the_budget(cluster, mock_llm_factory, tmp_path):
+    """max_requests=20 over two remote shards: each may spend 10, so each runs one row
+    group (10 requests) and stops; the parent raises the budget error with the sum."""
+    mock = mock_llm_factory()
+    d = designer(tmp_path, mock.url, shard_deployment=DEPLOYMENT)
+    one_at_a_time = {"max_requests": 20, "max_concurrent_row_groups": 1}
+    d.set_run_config(d.run_config.model_copy(update=one_at_a_time))
+    with pytest.raises(DataDesignerBudgetExceededError, match="max_requests=20"):
+        await asyncio.wait_for(d.acreate(answers_seeded(), 80, "budget", shards=2), 120)
+    assert mock.stats()["requests"] == 20
+    meta = json.loads((tmp_path / "budget" / "metadata.json").read_text())
+    assert meta["llm_usage"]["mock/shard-model"]["requests"] == 20
+    assert meta["actual_records"] == 20
 
 
 async def test_worker_that_cannot_see_the_artifact_path(cluster, mock_llm_factory):
