@@ -6,6 +6,7 @@ or a function known only in this process cannot go with it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,17 @@ def remote_problems(config: DataDesignerConfig) -> list[str]:
                 "a worker does not import: move it into a module every worker can import"
             )
     return problems
+
+
+def with_absolute_paths(config: DataDesignerConfig) -> DataDesignerConfig:
+    """`config` with a relative seed path made absolute (against this process's working
+    directory), so another process, in another directory, reads the same files."""
+    seed = config.seed_config
+    path = getattr(seed.source, "path", None) if seed is not None else None
+    if seed is None or not isinstance(path, str) or os.path.isabs(path):
+        return config
+    source = seed.source.model_copy(update={"path": os.path.abspath(os.path.expanduser(path))})
+    return config.model_copy(update={"seed_config": seed.model_copy(update={"source": source})})
 
 
 def _function_references(data: Any, where: str) -> Iterator[tuple[str, str]]:

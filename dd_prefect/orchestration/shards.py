@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from dd_prefect.config.builder import DataDesignerConfig
 from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
 from dd_prefect.config.models import ModelProvider
-from dd_prefect.config.portable import remote_problems
+from dd_prefect.config.portable import remote_problems, with_absolute_paths
 from dd_prefect.config.run_config import RunConfig
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.errors import ConfigValidationError, GenerationError
@@ -108,7 +108,7 @@ def remote_shard(runtime: Runtime, generator: DatasetGenerator, what: str) -> Re
         )
     reader = generator.seed_reader
     return RemoteShard(
-        config=generator.config.to_dict(),
+        config=with_absolute_paths(generator.config).to_dict(),
         fingerprint=generator.fingerprint,
         run_config=generator.run_config.model_dump(mode="json"),
         model_providers=[p.model_dump(mode="json") for p in runtime.providers],
@@ -250,7 +250,7 @@ async def run_shards(
 
     async def one(k: int) -> None:
         spec = ShardSpec(
-            base_dir=str(job.base_dir),
+            base_dir=str(job.base_dir.absolute()),
             dataset_key=job.key,
             row_groups=ranges[k],
             keep=job.keep,

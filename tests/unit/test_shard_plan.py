@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import dd_prefect.config as dd
-from dd_prefect.config.portable import remote_problems
+from dd_prefect.config.portable import remote_problems, with_absolute_paths
 from dd_prefect.config.workflow_spec import DatasetSpec, WorkflowSpec, load_spec
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.workflow.budget import Spend, budget_share
@@ -100,3 +100,14 @@ def test_spec_shards_and_cli_override(tmp_path: Path):
         load_spec(spec, shards=0)
     with pytest.raises(ValueError, match="shards must be"):
         DatasetSpec.model_validate({"config": {"columns": []}, "shards": True})
+
+
+def test_relative_seed_paths_become_absolute_for_other_processes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seeded = dd.DataDesignerConfig(
+        seed_config=dd.SeedConfig(source=dd.LocalFileSeedSource(path="in/*.parquet"))
+    )
+    moved = with_absolute_paths(seeded)
+    assert moved.seed_config.source.path == str(tmp_path / "in" / "*.parquet")
+    assert seeded.seed_config.source.path == "in/*.parquet"  # the original is unchanged
+    assert with_absolute_paths(moved) == moved
