@@ -256,24 +256,11 @@ async def run(args: argparse.Namespace, cluster: ShardCluster, url: str) -> dict
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start the mock and the cluster, point this process at the cluster, run."""
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_LOCAL_STORAGE_PATH,
-        PREFECT_LOGGING_LEVEL,
-        temporary_settings,
-    )
-
     with tempfile.TemporaryDirectory(prefix="dd-shards-") as tmp, mock_llm_process() as url:
         cluster = ShardCluster(Path(tmp), workers=args.workers, limit=1)
         try:
             cluster.start()
-            with temporary_settings(
-                updates={
-                    PREFECT_API_URL: cluster.server.api_url,
-                    PREFECT_LOCAL_STORAGE_PATH: str(cluster.server.storage),
-                    PREFECT_LOGGING_LEVEL: "WARNING",
-                }
-            ):
+            with cluster.server.client_settings():
                 try:
                     return asyncio.run(run(args, cluster, url))
                 except Exception:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,54 @@ class PrefectServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
+
+    @property
+    def worker_env(self) -> dict[str, str]:
+        """Environment of a `prefect` command or worker against this server: workers poll
+        every second and log at INFO (their log explains a failing test)."""
+        return {
+            **os.environ,
+            **self.env,
+            "PREFECT_LOGGING_LEVEL": "INFO",
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+            "COLUMNS": "200",
+        }
+
+    def cli(self, *args: str, cwd: Path, timeout: float = 120) -> str:
+        """Run ``prefect *args`` against this server in `cwd`; its stdout (the test fails
+        with its output when it does)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "prefect", *args],
+            env=self.worker_env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    @contextlib.contextmanager
+    def client_settings(self) -> Iterator[None]:
+        """Point this process's Prefect settings (API URL, result storage, a quiet log) at
+        this server while inside."""
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_LOCAL_STORAGE_PATH,
+            PREFECT_LOGGING_LEVEL,
+            temporary_settings,
+        )
+
+        with temporary_settings(
+            updates={
+                PREFECT_API_URL: self.api_url,
+                PREFECT_LOCAL_STORAGE_PATH: str(self.storage),
+                PREFECT_LOGGING_LEVEL: "WARNING",
+            }
+        ):
+            yield
 
     def start(self, timeout: float = 90.0) -> PrefectServer:
         env = {

@@ -9,7 +9,6 @@ artifact path.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,16 +34,6 @@ class ShardCluster:
         self.blind = home / "blind"  # an empty tmpfs for the workers
         self.workers: list[subprocess.Popen] = []
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            **self.server.env,
-            "PREFECT_LOGGING_LEVEL": "INFO",  # the worker log explains a failing test
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        }
-
     def start(self) -> ShardCluster:
         self.database.start()
         self.server.start()
@@ -65,7 +54,7 @@ class ShardCluster:
         isolated = ["unshare", "-m", "--propagation", "private", "sh", "-c", mount]
         worker = subprocess.Popen(
             [*isolated, str(self.blind), *command],
-            env=self.env,
+            env=self.server.worker_env,
             cwd=ROOT,
             stdout=open(self.home / f"worker-{k}.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
@@ -75,16 +64,7 @@ class ShardCluster:
         return worker
 
     def prefect(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "prefect", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
+        return self.server.cli(*args, cwd=ROOT)
 
     def stop(self) -> None:
         for worker in self.workers:

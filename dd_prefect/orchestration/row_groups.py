@@ -85,7 +85,7 @@ class RowGroupJob:
                         return
                 try:
                     record = await self._one(index, start, rows)
-                except BaseException:
+                except Exception:  # (the others are then cancelled: not failures)
                     failed.append(index)
                     raise
             async with lock:
@@ -95,7 +95,7 @@ class RowGroupJob:
             with bind(self):
                 await run_concurrently(one(*g) for g in groups)  # a failure cancels the rest
         except Exception:
-            await _crashed_to_cancelled()
+            await _stopped_to_cancelled({f"row-group-{i}" for i in failed})
             raise
         return over_budget[0] if over_budget else None
 
@@ -159,21 +159,27 @@ async def row_group_task(
     )
 
 
-async def _crashed_to_cancelled() -> None:
+async def _stopped_to_cancelled(failed: set[str]) -> None:
     """Row groups stopped because another one failed: Cancelled, not Crashed (Prefect
-    reads any cancellation of a task as a crash)."""
+    reads any cancellation of a task as a crash). The server records task-run states from
+    events, which may not have arrived yet: every row-group task run of this flow run
+    that is not final (or Crashed) gets Cancelled, except the `failed` ones; a late event
+    does not undo it (the server keeps the newest state)."""
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         return
+    stopped = [StateType.CRASHED, StateType.RUNNING, StateType.PENDING]
     with contextlib.suppress(Exception):
         async with get_client() as client:
             runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[context.flow_run.id])),
                 task_run_filter=TaskRunFilter(
-                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.CRASHED]))
+                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=stopped))
                 ),
             )
             for task_run in runs:
+                if task_run.name in failed or not task_run.name.startswith("row-group-"):
+                    continue
                 await client.set_task_run_state(
                     task_run.id,
                     Cancelled(message="Stopped: another row group of this dataset failed"),

@@ -12,22 +12,9 @@ from tests.prefect_server import PrefectServer
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
     """`prefect server start` on loopback; this process's Prefect settings point at it."""
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_LOCAL_STORAGE_PATH,
-        PREFECT_LOGGING_LEVEL,
-        temporary_settings,
-    )
-
     server = PrefectServer(tmp_path_factory.mktemp("prefect-home")).start()
     try:
-        with temporary_settings(
-            updates={
-                PREFECT_API_URL: server.api_url,
-                PREFECT_LOCAL_STORAGE_PATH: str(server.storage),
-                PREFECT_LOGGING_LEVEL: "WARNING",
-            }
-        ):
+        with server.client_settings():
             yield server
             from dd_prefect.orchestration.runtime import drain_prefect_workers
 

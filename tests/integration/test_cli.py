@@ -352,14 +352,19 @@ def test_preview_of_a_later_stage_reads_the_stages_before_it(server_env, tmp_pat
     assert list(work.iterdir()) == []
 
 
-def test_run_n_sets_the_first_stages_num_records(server_env, mock_llm, tmp_path):
+def test_run_n_and_shards_set_the_first_stages(server_env, mock_llm, tmp_path):
     spec = write_spec(tmp_path / "wf.yaml", workflow_data(mock_llm.url))
     art = tmp_path / "art"
-    result = cli("run", spec, "--artifact-path", art, "-n", "4", env=server_env, cwd=tmp_path)
+    options = ["-n", "12", "--shards", "2"]
+    result = cli("run", spec, "--artifact-path", art, *options, env=server_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "  asked: completed, 4 records" in result.stdout
-    assert "  answered: completed, 4 records" in result.stdout  # inherits its input's count
-    assert mock_llm.stats()["requests"] == 8
+    assert "  asked: completed, 12 records" in result.stdout
+    assert "  answered: completed, 12 records" in result.stdout  # inherits its input's count
+    assert mock_llm.stats()["requests"] == 24
+    first, second = sorted((art / "cli-workflow").glob("stage-*/metadata.json"))
+    shards = json.loads(first.read_text())["shards"]  # 3 row groups of 5 in 2 shards
+    assert [(s["first_row_group"], s["last_row_group"]) for s in shards] == [(0, 1), (2, 2)]
+    assert json.loads(second.read_text())["shards"] == []  # later stages keep theirs
 
 
 def test_failure_at_run_time_is_one_line_exit_1(server_env, mock_llm, tmp_path):

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -85,14 +84,7 @@ class DeployedProject:
 
     @property
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            **self.server.env,
-            "PREFECT_LOGGING_LEVEL": "INFO",  # the worker log explains a failing test
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-            "COLUMNS": "200",
-        }
+        return self.server.worker_env
 
     def start(self) -> DeployedProject:
         self.server.start()
@@ -124,16 +116,7 @@ class DeployedProject:
         self.server.stop()
 
     def prefect(self, *args: str, timeout: float = 120) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "prefect", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
+        return self.server.cli(*args, cwd=ROOT, timeout=timeout)
 
     def run_deployment(self, name: str, **params: str) -> UUID:
         args = [f"--param={key}={value}" for key, value in params.items()]

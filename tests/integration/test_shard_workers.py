@@ -37,24 +37,11 @@ LIMIT = 8  # the model's max_parallel_requests: its global limit across every wo
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShardCluster]:
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_LOCAL_STORAGE_PATH,
-        PREFECT_LOGGING_LEVEL,
-        temporary_settings,
-    )
-
     assert shutil.which("unshare"), "util-linux's unshare is needed for the blind worker"
     cluster = ShardCluster(tmp_path_factory.mktemp("shards"), workers=2)
     try:
         cluster.start()
-        with temporary_settings(
-            updates={
-                PREFECT_API_URL: cluster.server.api_url,
-                PREFECT_LOCAL_STORAGE_PATH: str(cluster.server.storage),
-                PREFECT_LOGGING_LEVEL: "WARNING",
-            }
-        ):
+        with cluster.server.client_settings():
             yield cluster
             drain_prefect_workers()
     finally:
