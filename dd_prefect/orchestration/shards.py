@@ -17,15 +17,21 @@ others rerun, reusing their finished row groups from Prefect's result store.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
 from prefect.deployments import arun_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, Field
 
 from dd_prefect.config.builder import DataDesignerConfig
@@ -37,7 +43,7 @@ from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.errors import ConfigValidationError, GenerationError
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.row_groups import RowGroupJob
-from dd_prefect.orchestration.runtime import Runtime
+from dd_prefect.orchestration.runtime import Runtime, warn
 from dd_prefect.workflow.budget import BudgetScope, budget_error, budget_share
 from dd_prefect.workflow.layout import DatasetLayout
 from dd_prefect.workflow.metadata import RowGroupRecord, ShardRecord
@@ -54,6 +60,7 @@ from dd_prefect.workflow.usage import UsageAccount, UsageDict, added, every, mod
 
 SHARD_FLOW = "dd-prefect-shard"
 POLL_SECONDS = 1.0
+STOP_SECONDS = 60.0  # how long a shard's earlier, still running flow run may take to stop
 
 
 class RemoteShard(BaseModel):
@@ -236,12 +243,18 @@ async def run_shards(
     ranges = shard_ranges(groups, shards)
     layout = DatasetLayout(job.base_dir)
     started: list[int] = []
+    going: list[ShardReport] = []  # earlier runs of shards to start, maybe still going
     for k, part in enumerate(ranges):
         earlier = read_report(job.base_dir, k)
         if job.keep and not job.retry_failed and _finished(earlier, part, job.key, layout):
             continue
-        shard_path(job.base_dir, k).unlink(missing_ok=True)  # its report is this attempt's
+        if earlier is not None and earlier.status == "running" and earlier.flow_run_id:
+            going.append(earlier)
         started.append(k)
+    # Left running by a killed parent, say: stopped before their shards start again.
+    await asyncio.gather(*(_stop_earlier(r, job.name) for r in going))
+    for k in started:
+        shard_path(job.base_dir, k).unlink(missing_ok=True)  # its report is this attempt's
     (job.base_dir / SHARDS_DIR).mkdir(parents=True, exist_ok=True)
 
     if remote is not None and started:  # each remote shard checks its own spend only
@@ -295,6 +308,46 @@ async def run_shards(
         raise budget_error(job.name, reached, job.budget.spend()) from errors[0]
     if errors:
         raise errors[0]
+
+
+async def _stop_earlier(report: ShardReport, name: str) -> None:
+    """Stop shard `report`'s earlier flow run if it is still going (its parent was killed,
+    say), so two runs never write the same row groups: a run whose process is gone is
+    marked Cancelled; a live one is asked to cancel (its worker kills it) and waited for,
+    at most `STOP_SECONDS`."""
+    assert report.flow_run_id is not None
+    async with get_client() as client:
+        try:
+            run = await client.read_flow_run(UUID(report.flow_run_id))
+        except ObjectNotFound:
+            return
+        if run.state is None or run.state.is_final():
+            return
+        gone = report.host == socket.gethostname() and not _alive(report.pid)
+        state = Cancelled if gone else Cancelling
+        message = f"Stopped: a new run of dataset '{name}' restarts shard {report.shard}"
+        await client.set_flow_run_state(run.id, state(message=message), force=True)
+        deadline = time.monotonic() + STOP_SECONDS
+        while not gone and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            run = await client.read_flow_run(run.id)
+            if run.state is not None and run.state.is_final():
+                return
+    if not gone:
+        warn(
+            f"dataset '{name}': shard {report.shard}'s earlier flow run {run.id} did not stop "
+            f"within {STOP_SECONDS:.0f} s; starting the shard anyway"
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _finished(

@@ -1,7 +1,7 @@
 """Run DataDesigner.create() in a subprocess (crash and multi-process tests).
 
     python -m tests.integration.create_script ARTIFACTS NAME MOCK_URL RECORDS BUFFER \
-        [--resume never] [--parallel 8] [--seed 7]
+        [--resume never] [--parallel 8] [--seed 7] [--shards N] [--shard-deployment D]
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def main() -> None:
     p.add_argument("--parallel", type=int, default=8)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--row-groups", type=int, default=2)
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--shard-deployment", default=None)
     args = p.parse_args()
     designer = DataDesigner(
         artifact_path=args.artifacts,
@@ -58,9 +60,14 @@ def main() -> None:
         run_config=dd.RunConfig(
             buffer_size=args.buffer, seed=args.seed, max_concurrent_row_groups=args.row_groups
         ),
+        shard_deployment=args.shard_deployment,
     )
     results = designer.create(
-        builder(args.parallel), num_records=args.records, dataset_name=args.name, resume=args.resume
+        builder(args.parallel),
+        num_records=args.records,
+        dataset_name=args.name,
+        resume=args.resume,
+        shards=args.shards,
     )
     print("records", results.count_records())
 

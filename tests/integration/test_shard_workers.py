@@ -15,8 +15,10 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import UUID
 
 import pandas as pd
 import pytest
@@ -28,8 +30,9 @@ import dd_prefect.config as dd
 from dd_prefect import DataDesigner, ResumeMode
 from dd_prefect.errors import DataDesignerBudgetExceededError, GenerationError
 from dd_prefect.orchestration.runtime import drain_prefect_workers
+from tests.integration.create_script import builder
 from tests.integration.processes import descendants
-from tests.shard_cluster import DEPLOYMENT, ShardCluster
+from tests.shard_cluster import DEPLOYMENT, ROOT, ShardCluster
 
 pytestmark = pytest.mark.e2e
 LIMIT = 8  # the model's max_parallel_requests: its global limit across every worker
@@ -181,6 +184,49 @@ async def test_killed_worker_then_resume_regenerates_only_unfinished_row_groups(
             )
         )
     assert len(runs) == len(done)  # completed shards were not started again
+
+
+async def test_killed_parent_then_resume_stops_its_orphaned_shards(
+    cluster, mock_llm_factory, tmp_path
+):
+    """kill -9 of the run that owns a dataset leaves its shard flow runs going on the
+    workers. A resume asks them to cancel (their workers kill them) and waits for them to
+    end before it starts the shards again, so no row is generated twice beyond what was in
+    flight (an orphan that finishes first is simply reused)."""
+    mock = mock_llm_factory(latency=0.2)
+    options = ["--shards", "2", "--shard-deployment", DEPLOYMENT, "--row-groups", "1"]
+    command = [sys.executable, "-m", "tests.integration.create_script", str(tmp_path)]
+    command += ["orphan", mock.url, "160", "10", *options]
+    env = {**cluster.server.worker_env, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
+    base = tmp_path / "orphan"
+    for _ in range(600):
+        reports = _reports(base)
+        if len(reports) == 2 and all(r["row_groups"] for r in reports):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"the shards made no progress:\n{cluster.logs()}")
+    os.killpg(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    orphans = [r["flow_run_id"] for r in reports]
+
+    d = DataDesigner(
+        artifact_path=tmp_path,
+        model_providers=[dd.ModelProvider(name="mock", endpoint=mock.url)],
+        run_config=dd.RunConfig(buffer_size=10, seed=7, max_concurrent_row_groups=1),
+        shard_deployment=DEPLOYMENT,
+    )
+    resumed = await asyncio.wait_for(
+        d.acreate(builder(8), 160, "orphan", resume=ResumeMode.IF_POSSIBLE, shards=2), 180
+    )
+    assert resumed.count_records() == 160
+    async with get_client() as client:
+        states = [(await client.read_flow_run(UUID(i))).state for i in orphans]
+    assert all(s is not None and s.is_final() for s in states), states
+    assert any(s is not None and s.is_cancelled() for s in states), states
+    # At most the row group each orphan had in flight (10 rows, 2 columns) is asked again.
+    assert mock.stats()["repeated_prompts"] <= 2 * 10 * 2
 
 
 async def test_remote_shards_share_the_budget(cluster, mock_llm_factory, tmp_path):
