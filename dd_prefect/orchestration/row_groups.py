@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,9 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
     TaskRunFilter,
-    TaskRunFilterState,
-    TaskRunFilterStateType,
+    TaskRunFilterName,
 )
-from prefect.client.schemas.objects import State, StateType
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled
 
@@ -71,6 +71,7 @@ class RowGroupJob:
         semaphore = asyncio.Semaphore(self.generator.run_config.max_concurrent_row_groups)
         lock = asyncio.Lock()
         failed: list[int] = []  # once a row group failed, no other one starts
+        stopped: set[int] = set()  # started, then cancelled because another one failed
         over_budget: list[str] = []
 
         async def one(index: int, start: int, rows: int) -> None:
@@ -85,8 +86,11 @@ class RowGroupJob:
                         return
                 try:
                     record = await self._one(index, start, rows)
-                except Exception:  # (the others are then cancelled: not failures)
+                except Exception:
                     failed.append(index)
+                    raise
+                except asyncio.CancelledError:
+                    stopped.add(index)
                     raise
             async with lock:
                 await on_record(record)
@@ -95,7 +99,7 @@ class RowGroupJob:
             with bind(self):
                 await run_concurrently(one(*g) for g in groups)  # a failure cancels the rest
         except Exception:
-            await _stopped_to_cancelled({f"row-group-{i}" for i in failed})
+            await _stopped_to_cancelled({f"row-group-{i}" for i in stopped})
             raise
         return over_budget[0] if over_budget else None
 
@@ -159,32 +163,34 @@ async def row_group_task(
     )
 
 
-async def _stopped_to_cancelled(failed: set[str]) -> None:
-    """Row groups stopped because another one failed: Cancelled, not Crashed (Prefect
-    reads any cancellation of a task as a crash). The server records task-run states from
-    events, which may not have arrived yet: every row-group task run of this flow run
-    that is not final (or Crashed) gets Cancelled, except the `failed` ones; a late event
-    does not undo it (the server keeps the newest state)."""
+async def _stopped_to_cancelled(names: set[str], wait: float = 10.0) -> None:
+    """Row-group task runs `names`, stopped because another row group failed: Cancelled,
+    not Crashed (Prefect reads any cancellation of a task as a crash).
+
+    The server records task runs from events, which may not have arrived yet: each is
+    looked for (for up to `wait` s) until it exists, then cancelled; a late Crashed event
+    does not undo that (the server keeps the newest state)."""
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         return
-    stopped = [StateType.CRASHED, StateType.RUNNING, StateType.PENDING]
+    flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[context.flow_run.id]))
+    pending, deadline = set(names), time.monotonic() + wait
     with contextlib.suppress(Exception):
         async with get_client() as client:
-            runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[context.flow_run.id])),
-                task_run_filter=TaskRunFilter(
-                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=stopped))
-                ),
-            )
-            for task_run in runs:
-                if task_run.name in failed or not task_run.name.startswith("row-group-"):
-                    continue
-                await client.set_task_run_state(
-                    task_run.id,
-                    Cancelled(message="Stopped: another row group of this dataset failed"),
-                    force=True,
+            while pending and time.monotonic() < deadline:
+                runs = await client.read_task_runs(
+                    flow_run_filter=flow_run,
+                    task_run_filter=TaskRunFilter(name=TaskRunFilterName(any_=sorted(pending))),
                 )
+                for task_run in runs:
+                    pending.discard(task_run.name)
+                    await client.set_task_run_state(
+                        task_run.id,
+                        Cancelled(message="Stopped: another row group of this dataset failed"),
+                        force=True,
+                    )
+                if pending:
+                    await asyncio.sleep(0.2)
 
 
 def _not_reusable(layout: DatasetLayout, record: RowGroupRecord) -> str | None:
