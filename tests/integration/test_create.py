@@ -145,7 +145,13 @@ def test_killed_run_resumes_without_repeating_finished_row_groups(
     prefect_server, mock_llm_factory, tmp_path
 ):
     server = mock_llm_factory(latency=0.05)
-    env = {**os.environ, **prefect_server.env, "PYTHONPATH": str(ROOT)}
+    # No global-limit leases: the killed process's would hold the slots up to a minute.
+    env = {
+        **os.environ,
+        **prefect_server.env,
+        "PYTHONPATH": str(ROOT),
+        "DD_PREFECT_GLOBAL_THROTTLE": "0",
+    }
     cmd = [
         sys.executable,
         "-m",

@@ -81,7 +81,13 @@ def test_usage_equals_the_mocks_counters_across_a_kill_and_a_resume(
     """A killed run's spend stays recorded up to its last flush (each row group, and every
     second): at most a second of requests plus those in flight are unrecorded."""
     server = mock_llm_factory(latency=0.2)
-    env = {**os.environ, **prefect_server.env, "PYTHONPATH": str(ROOT)}
+    # No global-limit leases: the killed process's would hold the slots up to a minute.
+    env = {
+        **os.environ,
+        **prefect_server.env,
+        "PYTHONPATH": str(ROOT),
+        "DD_PREFECT_GLOBAL_THROTTLE": "0",
+    }
     cmd = [sys.executable, "-m", "tests.integration.create_script", str(tmp_path), "k"]
     cmd += [server.url, "100", "10", "--row-groups", "1", "--parallel", "2"]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
@@ -97,6 +103,7 @@ def test_usage_equals_the_mocks_counters_across_a_kill_and_a_resume(
     killed = json.loads(meta_path.read_text())["llm_usage_total"]["mock/mock-model"]
     time.sleep(0.5)  # the mock finishes (and counts the tokens of) what was in flight
     asked = server.stats()
+    server.configure(latency=0.02)  # the resume only counts
     lost = asked["requests"] - killed["requests"]
     assert 0 <= lost <= 2 + 10  # in flight, plus one second at 2 x 1 / 0.2 s
     assert killed["prompt_tokens"] <= asked["prompt_tokens"]
