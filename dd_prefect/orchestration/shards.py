@@ -98,17 +98,21 @@ class ShardSpec(BaseModel):
     remote: RemoteShard | None = None  # None: a subflow of the run, using its objects
 
 
-def remote_shard(runtime: Runtime, generator: DatasetGenerator, what: str) -> RemoteShard:
-    """The parameters a remote shard rebuilds `generator` from; ConfigValidationError
-    naming `what` (the dataset or stage) when it cannot leave this process."""
-    problems = remote_problems(generator.config)
-    problems += [
+def shard_refusals(runtime: Runtime, config: DataDesignerConfig) -> list[str]:
+    """Why `config`, run with `runtime`, cannot go to remote shards (empty when it can):
+    what its JSON cannot carry, and local stdio MCP providers."""
+    return remote_problems(config) + [
         f"MCP provider '{p.name}' runs a local command, which a worker does not take from a "
         "flow run's parameters: configure it on the workers (DD_PREFECT_MCP_PROVIDERS_FILE)"
         for p in runtime.mcp_providers
         if isinstance(p, LocalStdioMCPProvider)
     ]
-    if problems:
+
+
+def remote_shard(runtime: Runtime, generator: DatasetGenerator, what: str) -> RemoteShard:
+    """The parameters a remote shard rebuilds `generator` from; ConfigValidationError
+    naming `what` (the dataset or stage) when it cannot leave this process."""
+    if problems := shard_refusals(runtime, generator.config):
         raise ConfigValidationError.of(
             f"{what} cannot run on shard deployment '{runtime.shard_deployment}': "
             + "; ".join(problems)

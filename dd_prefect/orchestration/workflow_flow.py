@@ -17,7 +17,6 @@ from typing import Any
 
 from prefect import flow
 
-from dd_prefect.config.portable import remote_problems
 from dd_prefect.config.seeds import LocalFileSeedSource, read_seed_columns
 from dd_prefect.config.stage import Stage
 from dd_prefect.config.stage_chain import chain_problems
@@ -30,6 +29,7 @@ from dd_prefect.orchestration.artifacts import WorkflowBoard
 from dd_prefect.orchestration.events import workflow_finished
 from dd_prefect.orchestration.handoff import bind, current
 from dd_prefect.orchestration.runtime import Runtime, flow_attempt, heartbeats, warn
+from dd_prefect.orchestration.shards import shard_refusals
 from dd_prefect.orchestration.stage_executor import StageExecutor, WorkflowRun
 from dd_prefect.workflow.layout import (
     require_parquet,
@@ -88,7 +88,7 @@ def check_stages(stages: list[Stage], runtime: Runtime, overrides: Mapping[str, 
                     stage=stage.name,
                     field="shards",
                 )
-                for problem in remote_problems(stage.config)
+                for problem in shard_refusals(runtime, stage.config)
             ]
     override_columns = {
         name: set(read_seed_columns(LocalFileSeedSource(path=str(seed_pattern(path)))))
