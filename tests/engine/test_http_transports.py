@@ -4,6 +4,7 @@ both. Through the real openai client, against the mock over HTTP."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import aiohttp
@@ -121,3 +122,59 @@ def test_an_unknown_transport_is_refused():
     with pytest.raises(ValueError, match="http_transport"):
         dd.ModelProvider(name="p", endpoint="http://x/v1", http_transport="requests")
     assert dd.ModelProvider(name="p").http_transport is None  # unset: aiohttp
+
+
+async def test_a_chat_request_on_the_wire(monkeypatch):
+    """What a chat completion sends (it goes through the client's ``post``, not
+    ``chat.completions.create``): the bearer key, the provider's headers, the body with the
+    model's and the provider's extra_body, and the model's timeout."""
+    monkeypatch.setenv("WIRE_API_KEY", "sk-wire")
+    seen: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        message = {"role": "assistant", "content": "fine"}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return httpx2.Response(
+            200,
+            json={
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [choice],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            },
+        )
+
+    provider = dd.ModelProvider(
+        name="wire",
+        endpoint="http://wire.test/v1",
+        api_key="WIRE_API_KEY",
+        extra_headers={"X-Team": "data"},
+        extra_body={"priority": "low"},
+    )
+    chat = dd.ModelConfig(
+        alias="chat",
+        model="wire-model",
+        provider="wire",
+        inference_parameters={"temperature": 0.5, "timeout": 7, "extra_body": {"top_k": 4}},
+    )
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
+    async with ModelRegistry([provider], [chat], http_clients={"wire": client}) as registry:
+        handle = registry.handle("chat")
+        assert await handle.complete([{"role": "user", "content": "hi"}]) == "fine"
+        assert handle.usage.prompt_tokens == 3 and handle.usage.completion_tokens == 1
+
+    (request,) = seen
+    assert request.method == "POST" and str(request.url) == "http://wire.test/v1/chat/completions"
+    assert request.headers["authorization"] == "Bearer sk-wire"
+    assert request.headers["x-team"] == "data"
+    assert json.loads(request.content) == {
+        "model": "wire-model",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0.5,
+        "top_k": 4,
+        "priority": "low",
+    }
+    assert request.extensions["timeout"]["read"] == 7
