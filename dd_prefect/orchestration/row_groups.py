@@ -104,11 +104,12 @@ class RowGroupJob:
         return over_budget[0] if over_budget else None
 
     async def _one(self, index: int, start: int, rows: int) -> RowGroupRecord:
-        call = row_group_task.with_options(refresh_cache=not self.keep)
+        call = row_group_task if self.keep else _regenerate
         # An async task's call returns an awaitable even with return_state (Prefect's
-        # overloads say otherwise); the state tells a cached result from a new one.
+        # overloads say otherwise); the state tells a cached result from a new one. (The
+        # type is a string: subscribing pydantic's generic State costs ms per call.)
         state = await cast(
-            Awaitable[State[RowGroupRecord]],
+            "Awaitable[State[RowGroupRecord]]",
             call(self.key, index, start, rows, return_state=True),
         )
         record = await state.aresult()  # raises what the task raised
@@ -116,13 +117,9 @@ class RowGroupJob:
             return record
         if why := _not_reusable(DatasetLayout(self.base_dir), record):
             warn(f"dataset '{self.name}': row group {index} {why}; regenerating it")
-            return await row_group_task.with_options(refresh_cache=True)(
-                self.key, index, start, rows
-            )
+            return await _regenerate(self.key, index, start, rows)
         if self.retry_failed and "failed" in record.files:
-            return await row_group_task.with_options(refresh_cache=True)(
-                self.key, index, start, rows, retry_failed=True
-            )
+            return await _regenerate(self.key, index, start, rows, retry_failed=True)
         return record
 
 
@@ -136,6 +133,7 @@ def _row_group_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     cache_key_fn=_row_group_cache_key,
     persist_result=True,
     result_serializer="json",
+    refresh_cache=False,  # a cached row group is reused unless a run asks otherwise
 )
 async def row_group_task(
     key: str, index: int, start: int, rows: int, retry_failed: bool = False
@@ -161,6 +159,11 @@ async def row_group_task(
         duration=result.duration,
         error_samples=result.error_samples[:3],
     )
+
+
+_regenerate = row_group_task.with_options(refresh_cache=True)
+"""The row-group task ignoring (and replacing) a cached result; made once, as
+``with_options`` copies the task (ms per call)."""
 
 
 async def _stopped_to_cancelled(names: set[str], wait: float = 10.0) -> None:

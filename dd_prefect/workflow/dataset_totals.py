@@ -12,7 +12,7 @@ from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord
 
 def null_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Null counts per column of a row group."""
-    return {str(c): int(frame[c].isna().sum()) for c in frame.columns}
+    return {str(c): int(n) for c, n in frame.isna().sum().items()}
 
 
 def fill_totals(
