@@ -18,12 +18,19 @@ import openai
 from dd_prefect.config.mcp import LocalStdioMCPProvider, MCPProvider
 from dd_prefect.config.models import KeyedProvider, ModelConfig, ModelProvider, api_key_refusal
 from dd_prefect.engine.http_clients import pooled_client
-from dd_prefect.engine.model_handle import LLMUsage, ModelHandle, RetryPolicy, failure_kind
+from dd_prefect.engine.model_handle import (
+    USAGE_COUNTERS,
+    LLMUsage,
+    ModelHandle,
+    RetryPolicy,
+    failure_kind,
+)
 from dd_prefect.engine.throttle import AIMDLimiter
 from dd_prefect.engine.tools import ToolRegistry
 from dd_prefect.errors import GenerationError
 
 __all__ = [
+    "USAGE_COUNTERS",
     "LLMUsage",
     "ModelHandle",
     "ModelRegistry",

@@ -11,7 +11,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 import httpx2
@@ -74,21 +74,13 @@ class LLMUsage:
     failures: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "successes": self.successes,
-            "retries": self.retries,
-            "rate_limited": self.rate_limited,
-            "server_errors": self.server_errors,
-            "timeouts": self.timeouts,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "request_seconds": round(self.request_seconds, 3),
-            "tool_calls": self.tool_calls,
-            "tool_call_turns": self.tool_call_turns,
-            "failures": dict(self.failures),
-        }
+        counts: dict[str, Any] = {name: getattr(self, name) for name in USAGE_COUNTERS}
+        counts["request_seconds"] = round(self.request_seconds, 3)
+        return {**counts, "failures": dict(self.failures)}
+
+
+USAGE_COUNTERS = tuple(f.name for f in fields(LLMUsage) if f.name != "failures")
+"""The names of LLMUsage's counters (summed across attempts, shown per model)."""
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -12,23 +12,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dd_prefect.config.models import ModelConfig
-from dd_prefect.engine.llm import LLMUsage
+from dd_prefect.engine.llm import USAGE_COUNTERS, LLMUsage
 from dd_prefect.workflow.metadata import DatasetMetadata
 
-USAGE_FIELDS = (
-    "requests",
-    "successes",
-    "retries",
-    "rate_limited",
-    "server_errors",
-    "timeouts",
-    "prompt_tokens",
-    "completion_tokens",
-    "reasoning_tokens",
-    "request_seconds",
-    "tool_calls",
-    "tool_call_turns",
-)
 UsageDict = dict[str, dict[str, Any]]
 Prices = dict[str, tuple[float, float]]
 """``provider/model`` -> (price per million input tokens, per million output tokens)."""
@@ -68,7 +54,7 @@ def spent_since(
     spent = {}
     for key in sorted(set(keys) & set(usage)):
         now, prev = usage[key].as_dict(), before.get(key, {})
-        row: dict[str, Any] = {f: now[f] - prev.get(f, 0) for f in USAGE_FIELDS}
+        row: dict[str, Any] = {f: now[f] - prev.get(f, 0) for f in USAGE_COUNTERS}
         row["request_seconds"] = round(row["request_seconds"], 3)
         if prices and key in prices:
             row["cost"] = cost_of(row, prices[key])
@@ -81,11 +67,11 @@ def added(total: UsageDict, more: UsageDict) -> UsageDict:
     one (an attempt without prices leaves the model's cost unknown)."""
     out = {key: dict(counts) for key, counts in total.items()}
     for key, counts in more.items():
-        row = out.setdefault(key, dict.fromkeys(USAGE_FIELDS, 0))
+        row = out.setdefault(key, dict.fromkeys(USAGE_COUNTERS, 0))
         sides = (row, counts)
         priced = [side["cost"] for side in sides if "cost" in side]
         unpriced = any("cost" not in side and _tokens(side) for side in sides)
-        for f in USAGE_FIELDS:
+        for f in USAGE_COUNTERS:
             row[f] = row.get(f, 0) + counts.get(f, 0)
         row["request_seconds"] = round(row["request_seconds"], 3)
         row.pop("cost", None)
@@ -217,7 +203,7 @@ def _typed(usage: UsageDict) -> dict[str, ModelUsage]:
 def _as_dicts(models: Mapping[str, ModelUsage]) -> UsageDict:
     out: UsageDict = {}
     for key, m in models.items():
-        row = {f: getattr(m, f) for f in USAGE_FIELDS}
+        row = {f: getattr(m, f) for f in USAGE_COUNTERS}
         if m.cost is not None:
             row["cost"] = m.cost
         out[key] = row

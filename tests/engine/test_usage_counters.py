@@ -3,14 +3,17 @@ give a cost, budgets say which one is reached; prices and budgets change no key.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import dd_prefect.config as dd
 from dd_prefect.config.data_designer_config import DataDesignerConfig
+from dd_prefect.engine.llm import USAGE_COUNTERS
 from dd_prefect.errors import ConfigValidationError
 from dd_prefect.workflow.budget import Spend, budget_reached, check_prices
 from dd_prefect.workflow.keys import dataset_key
-from dd_prefect.workflow.usage import Usage, added, spent_since
+from dd_prefect.workflow.usage import ModelUsage, Usage, added, spent_since
 from tests.engine.conftest import model
 from tests.engine.test_failures import llm_builder
 
@@ -116,3 +119,9 @@ def test_preview_estimates_a_full_runs_usage_and_cost(mock_llm, tmp_path):
     assert guess.requests == 800 and guess.prompt_tokens == stats["prompt_tokens"] * 100
     assert guess.cost == pytest.approx(used.cost * 100)
     assert str(guess).startswith("estimate for 800 records (scaled from a preview of 8)")
+
+
+def test_the_typed_usage_has_every_counter_the_engine_keeps():
+    """ModelUsage (what results give) declares the engine's counters, no more, no fewer."""
+    declared = {f.name for f in dataclasses.fields(ModelUsage)} - {"model", "cost"}
+    assert declared == set(USAGE_COUNTERS)
