@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -13,11 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.client.orchestration import get_client
 
 import dd_prefect.config as dd
 from dd_prefect import DataDesigner, ResumeMode
 from dd_prefect.errors import ResumeError
+from dd_prefect.orchestration.throttle import limit_name
 from tests.integration.create_script import builder
+from tests.integration.test_throttle_lease import reset_limit
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,6 +224,14 @@ def test_killed_run_resumes_without_repeating_finished_row_groups(
 @pytest.mark.e2e
 def test_two_processes_share_the_global_limit(prefect_server, mock_llm_factory, tmp_path):
     server = mock_llm_factory(latency=0.1)
+
+    async def fresh_limit() -> None:
+        """An earlier test on this session's server may have left the limit at another
+        size (an existing limit is respected): the processes create it with 6."""
+        async with get_client() as client:
+            await reset_limit(client, limit_name("mock/mock-model"), None)
+
+    asyncio.run(fresh_limit())
     env = {**os.environ, **prefect_server.env, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
