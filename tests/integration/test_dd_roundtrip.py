@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import dd_prefect.config as dd
+from tests.unit.test_dd_format import built_here
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +94,16 @@ def test_data_designer_loads_what_we_write(
     assert not differs, differs
     loaded = sum(not verdicts[p] for p in ours)
     assert loaded == 2 * (len(CONFIGS) - len(DATA_DESIGNER_CANNOT_LOAD))
+
+
+def test_data_designer_loads_a_config_built_here(
+    data_designer_python: Path, tmp_path: Path
+) -> None:
+    """A config built with our API (every column kind and processors), written as YAML and
+    JSON, loads in Data Designer."""
+    builder = built_here(tmp_path)
+    paths = [tmp_path / "ours.yaml", tmp_path / "ours.json"]
+    for path in paths:
+        builder.write_config(path)
+    verdicts = loads_in_data_designer(data_designer_python, paths)
+    assert verdicts == dict.fromkeys(paths, ""), verdicts
