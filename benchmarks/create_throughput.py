@@ -10,7 +10,9 @@ Three measurements, one JSON object on stdout, all against one mock LLM in a sep
 2. Prefect overhead per row-group task: `create()` of `--tasks` tiny sampler-only row groups
    minus the engine generating and writing the same row groups without Prefect (target:
    at most 10 ms), averaged over the row groups; and, from a second run of a tenth as many
-   row groups, split into a fixed cost per run and a marginal cost per row group.
+   row groups, split into a fixed cost per run and a marginal cost per row group; next to
+   it, Prefect's own floor: as many persisted task runs (the row-group task's options) that
+   do nothing, 3 at a time.
 3. Peak RSS of `create()` of 10,000 vs 100,000 records with one llm-text column, the mock at
    zero latency, each in a fresh process (target: the larger at most 1.25x the smaller).
 
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from prefect import flow, task
 
 import dd_prefect.config as dd
 from benchmarks.common import (
@@ -129,6 +134,36 @@ async def overhead_seconds(tasks: int, workdir: Path) -> tuple[float, float]:
     return with_prefect, engine_only
 
 
+def _floor_key(context: Any, parameters: dict[str, Any]) -> str:
+    return f"dd-prefect-bench/{parameters['run']}/t-{parameters['index']}"
+
+
+@task(
+    name="floor",
+    task_run_name="floor-{index}",
+    cache_key_fn=_floor_key,
+    persist_result=True,
+    result_serializer="json",
+    refresh_cache=True,
+)
+async def _floor_task(run: str, index: int) -> dict[str, Any]:
+    return {"index": index, "rows": 10, "files": {"main": f"batch_{index:05d}.parquet"}}
+
+
+@flow(name="dd-prefect-bench-floor", persist_result=False)
+async def _floor_flow(tasks: int) -> float:
+    """Seconds for `tasks` persisted task runs that do nothing, 3 at a time."""
+    semaphore, run = asyncio.Semaphore(3), uuid.uuid4().hex
+
+    async def one(index: int) -> None:
+        async with semaphore:
+            await _floor_task(run, index)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(tasks)))
+    return time.perf_counter() - began
+
+
 async def prefect_overhead(tasks: int, workdir: Path) -> dict[str, Any]:
     """Prefect's cost beyond the engine: averaged over `tasks` row groups (the run's fixed
     costs included), and split by a second run of `tasks // 10` row groups into a fixed
@@ -140,6 +175,7 @@ async def prefect_overhead(tasks: int, workdir: Path) -> dict[str, Any]:
     created, engine_only = await overhead_seconds(tasks, workdir)
     extra_small, extra = created_small - engine_small, created - engine_only
     marginal = (extra - extra_small) / (tasks - small) if tasks > small else extra / tasks
+    floor = await _floor_flow(tasks)
     return {
         "row_group_tasks": tasks,
         "create_seconds": round(created, 3),
@@ -149,6 +185,7 @@ async def prefect_overhead(tasks: int, workdir: Path) -> dict[str, Any]:
         "small_run_overhead_seconds": round(extra_small, 3),
         "marginal_overhead_ms_per_row_group": round(1000 * marginal, 2),
         "fixed_overhead_seconds_per_run": round(extra_small - small * marginal, 3),
+        "prefect_floor_ms_per_task": round(1000 * floor / tasks, 2),
     }
 
 
