@@ -149,20 +149,22 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
     )
 
     async def recorded() -> None:
-        fill_totals(metadata, records, groups)
-        account.update(metadata)
-        layout.write_metadata(metadata)
         await progress.update(len(records))
         if run.on_progress:
             run.on_progress(len(records), len(groups), metadata.actual_records)
 
     async def on_record(record: RowGroupRecord) -> None:
         records[record.index] = record
+        fill_totals(metadata, records, groups)  # before the ledger: a write includes it
+        layout.append_row_group(record)  # metadata.json follows within a second
         await recorded()
 
     async def on_reports(done: list[RowGroupRecord], shards: list[ShardRecord]) -> None:
         records.update({r.index: r for r in done})
         metadata.shards = shards
+        fill_totals(metadata, records, groups)
+        account.update(metadata)
+        layout.write_metadata(metadata)
         await recorded()
 
     remote = run.remote_shard(runtime)

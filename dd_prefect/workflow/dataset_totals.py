@@ -18,10 +18,12 @@ def null_counts(frame: pd.DataFrame) -> dict[str, int]:
 def fill_totals(
     metadata: DatasetMetadata,
     records: dict[int, RowGroupRecord],
-    groups: list[tuple[int, int, int]],
+    groups: list[tuple[int, int, int]] | None = None,
 ) -> None:
-    """Set `metadata`'s row groups, files and counts from the `records` finished so far."""
-    done = [records[i] for i, _, _ in groups if i in records]
+    """Set `metadata`'s row groups, files and counts from the `records` finished so far
+    (in the order of `groups`, else of their indices)."""
+    order = [i for i, _, _ in groups] if groups is not None else sorted(records)
+    done = [records[i] for i in order if i in records]
     metadata.row_groups = done
     metadata.files = [r.files["main"] for r in done if "main" in r.files]
     metadata.actual_records = sum(r.rows for r in done)

@@ -7,11 +7,14 @@ A dataset directory (``<artifact_path>/<dataset_name>/``, or a workflow stage's)
     dropped-columns/...                       columns with drop=True
     config.yaml                               the config that produced it
     metadata.json                             what was asked, what exists, stats
+    row-groups.jsonl                          row groups finished since metadata.json
+                                              was last written (while a run goes on)
 
 A workflow directory holds ``workflow-metadata.json`` and ``stage-<i>-<name>/`` per stage
 (a dataset directory, plus ``output-processors/`` and ``callback-outputs/<callback>/``).
-Every file is written atomically. Paths in metadata are relative to the directory, so
-a tree can be moved and still be resumed.
+Every file is written atomically but the row-group ledger, which is only appended to (a
+line cut short by a kill is skipped when read). Paths in metadata are relative to the
+directory, so a tree can be moved and still be resumed.
 """
 
 from __future__ import annotations
@@ -29,9 +32,11 @@ from dd_prefect.config.stage import Stage
 from dd_prefect.engine.generator import PARQUET_DIR, PROCESSORS_DIR
 from dd_prefect.engine.parquet_io import count_rows, parquet_files
 from dd_prefect.errors import WorkflowError
+from dd_prefect.workflow.dataset_totals import fill_totals
 from dd_prefect.workflow.metadata import DatasetMetadata, RowGroupRecord, WorkflowMetadata
 
 METADATA_FILE = "metadata.json"
+ROW_GROUP_LEDGER = "row-groups.jsonl"
 CONFIG_FILE = "config.yaml"
 WORKFLOW_METADATA = "workflow-metadata.json"
 OUTPUT_PROCESSORS_DIR = "output-processors"
@@ -59,15 +64,45 @@ class DatasetLayout:
     def processor_dir(self, name: str) -> Path:
         return self.base_dir / PROCESSORS_DIR / name
 
+    @property
+    def ledger_path(self) -> Path:
+        return self.base_dir / ROW_GROUP_LEDGER
+
     def read_metadata(self) -> DatasetMetadata | None:
-        """The metadata, or None when absent or unreadable."""
+        """The metadata with every row group finished so far (also those only in the
+        ledger yet), or None when absent or unreadable."""
         try:
-            return DatasetMetadata.model_validate_json(self.metadata_path.read_text())
+            metadata = DatasetMetadata.model_validate_json(self.metadata_path.read_text())
         except (OSError, ValueError, ValidationError):
             return None
+        try:
+            lines = self.ledger_path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return metadata
+        newer: dict[int, RowGroupRecord] = {}
+        for line in filter(None, lines):
+            try:
+                record = RowGroupRecord.model_validate_json(line)
+            except ValueError:  # cut short by a kill
+                continue
+            newer[record.index] = record
+        if newer:
+            fill_totals(metadata, {**{r.index: r for r in metadata.row_groups}, **newer})
+        return metadata
+
+    def append_row_group(self, record: RowGroupRecord) -> None:
+        """Record a finished row group at once, at a cost that does not grow with the
+        dataset: a line appended to the ledger (``metadata.json``, rewritten whole, follows
+        within a second). Each line starts a new one, so one cut short by a kill stays
+        apart from the next."""
+        with self.ledger_path.open("a", encoding="utf-8") as ledger:
+            ledger.write("\n" + record.model_dump_json())
 
     def write_metadata(self, metadata: DatasetMetadata) -> None:
+        """Write ``metadata.json`` (with every row group finished so far: the ledger's
+        are in it, so the ledger goes)."""
         atomic_write_text(self.metadata_path, metadata.model_dump_json(indent=2) + "\n")
+        self.ledger_path.unlink(missing_ok=True)
 
     def write_config(self, config: DataDesignerConfig) -> None:
         try:

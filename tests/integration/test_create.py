@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from dd_prefect import DataDesigner, ResumeMode
 from dd_prefect.errors import ResumeError
 from dd_prefect.orchestration.throttle import limit_name
 from tests.integration.create_script import builder
+from tests.integration.progress import finished_row_groups
 from tests.integration.test_throttle_lease import reset_limit
 
 pytestmark = pytest.mark.integration
@@ -171,17 +171,16 @@ def test_killed_run_resumes_without_repeating_finished_row_groups(
         "4",
     ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
-    meta_path = tmp_path / "a" / "crash" / "metadata.json"
+    dataset_dir = tmp_path / "a" / "crash"
     deadline = time.monotonic() + 120
     finished = 0
     while time.monotonic() < deadline and finished < 3:
         time.sleep(0.2)
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            finished = len(json.loads(meta_path.read_text())["row_groups"])
+        finished = finished_row_groups(dataset_dir)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert 3 <= finished < 10
-    done_rows = len(json.loads(meta_path.read_text())["row_groups"]) * 20
+    done_rows = finished_row_groups(dataset_dir) * 20
     before = server.stats()["requests"]
 
     resumed = subprocess.run(

@@ -4,7 +4,6 @@ tell which branch made which requests (and when)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -20,6 +19,7 @@ from dd_prefect.engine.parquet_io import parquet_files, read_parquet
 from dd_prefect.errors import ConfigValidationError, DataDesignerError, WorkflowError
 from dd_prefect.workflow.resume import ResumeMode
 from tests.integration import dag_stages as ds
+from tests.integration.progress import finished_row_groups
 from tests.integration.workflow_callbacks import make_designer
 
 pytestmark = pytest.mark.integration
@@ -311,22 +311,16 @@ def test_killed_during_the_branches_then_resumed_equals_a_clean_run(
     }
     proc = subprocess.Popen(cmd, env=env, cwd=root, start_new_session=True)
     wf = tmp_path / "a" / ds.KILLED
-    branch_meta = [wf / "stage-1-easy" / "metadata.json", wf / "stage-2-hard" / "metadata.json"]
-
-    def finished(path: Path) -> int:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            return len(json.loads(path.read_text())["row_groups"])
-        return 0
-
+    branches = [wf / "stage-1-easy", wf / "stage-2-hard"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if all(finished(p) >= 2 for p in branch_meta):
+        if all(finished_row_groups(p) >= 2 for p in branches):
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     groups = ds.KILLED_ROWS // 5
-    done = [finished(p) for p in branch_meta]
+    done = [finished_row_groups(p) for p in branches]
     assert all(2 <= n < groups for n in done), f"kill both branches part-way through: {done}"
     time.sleep(0.2)  # let requests already sent reach the mock's counter
     server.reset()

@@ -3,7 +3,6 @@ middle of a stage and resumed, and a WorkflowSpec YAML run by the ``dd-prefect``
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ import yaml
 from dd_prefect.cli import main as cli_main
 from dd_prefect.engine.parquet_io import parquet_files, read_parquet
 from tests.integration import workflow_script as script
+from tests.integration.progress import finished_row_groups
 from tests.integration.workflow_callbacks import topic_question_stage
 
 pytestmark = pytest.mark.integration
@@ -43,19 +43,18 @@ def test_killed_workflow_resumes_by_row_group(prefect_server, mock_llm_factory, 
     env = {**_env(prefect_server), "DD_PREFECT_GLOBAL_THROTTLE": "0"}
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
     wf = tmp_path / "a" / script.NAME
-    stage_meta = wf / "stage-1-dialogs" / "metadata.json"
+    stage_dir = wf / "stage-1-dialogs"
     deadline = time.monotonic() + 120
     finished = 0
     while time.monotonic() < deadline and finished < 2 and proc.poll() is None:
         time.sleep(0.1)
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            finished = len(json.loads(stage_meta.read_text())["row_groups"])
+        finished = finished_row_groups(stage_dir)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(0.2)  # let requests already sent reach the mock's counter
 
     groups = script.DIALOGS // script.BUFFER
-    done = len(json.loads(stage_meta.read_text())["row_groups"])
+    done = finished_row_groups(stage_dir)
     assert 2 <= done < groups, "kill the run while stage 2 is part-way through"
     states = [
         s["status"] for s in json.loads((wf / "workflow-metadata.json").read_text())["stages"]
