@@ -61,6 +61,7 @@ from benchmarks.common import (
 from dd_prefect import DataDesigner
 from dd_prefect.engine.generator import DatasetGenerator
 from dd_prefect.engine.llm import ModelRegistry
+from dd_prefect.orchestration.row_groups import row_group_task
 
 TARGET_OVERHEAD_MS = 10.0
 TARGET_MEMORY_RATIO = 1.25
@@ -134,30 +135,30 @@ async def overhead_seconds(tasks: int, workdir: Path) -> tuple[float, float]:
     return with_prefect, engine_only
 
 
-def _floor_key(context: Any, parameters: dict[str, Any]) -> str:
-    return f"dd-prefect-bench/{parameters['run']}/t-{parameters['index']}"
+async def _do_nothing(key: str, index: int) -> dict[str, Any]:
+    return {"index": index, "rows": 10, "files": {"main": f"batch_{index:05d}.parquet"}}
 
 
-@task(
+# The row-group task's persistence options, taken from it, on a function that does nothing.
+_floor_task = task(
+    _do_nothing,
     name="floor",
     task_run_name="floor-{index}",
-    cache_key_fn=_floor_key,
-    persist_result=True,
-    result_serializer="json",
+    cache_key_fn=row_group_task.cache_key_fn,
+    persist_result=row_group_task.persist_result,
+    result_serializer=row_group_task.result_serializer,
     refresh_cache=True,
 )
-async def _floor_task(run: str, index: int) -> dict[str, Any]:
-    return {"index": index, "rows": 10, "files": {"main": f"batch_{index:05d}.parquet"}}
 
 
 @flow(name="dd-prefect-bench-floor", persist_result=False)
 async def _floor_flow(tasks: int) -> float:
     """Seconds for `tasks` persisted task runs that do nothing, 3 at a time."""
-    semaphore, run = asyncio.Semaphore(3), uuid.uuid4().hex
+    semaphore, key = asyncio.Semaphore(3), f"bench-floor-{uuid.uuid4().hex}"
 
     async def one(index: int) -> None:
         async with semaphore:
-            await _floor_task(run, index)
+            await _floor_task(key, index)
 
     began = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(tasks)))
