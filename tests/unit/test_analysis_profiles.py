@@ -267,3 +267,20 @@ def test_numeric_category_sampler_is_counted_against_its_weights() -> None:
     assert stars["distribution_type"] == "categorical"
     assert stars["distribution"]["histogram"] == {"categories": [5, 1, 3], "counts": [3, 2, 1]}
     assert stars["category_weights"] == {"categories": [1, 3, 5], "weights": [0.25, 0.25, 0.5]}
+
+
+def test_small_files_of_one_schema_are_read_as_one_batch(tmp_path: Path) -> None:
+    """Many small row-group files make a few batches, not a frame each; a file of another
+    schema (an all-null column) starts a new batch; JSON columns come back decoded."""
+    from dd_prefect.engine.parquet_io import to_table, write_parquet
+
+    files = []
+    for i in range(40):
+        frame = pd.DataFrame({"n": [i, i], "obj": [{"k": i}, {"k": -i}], "note": ["x", None]})
+        if i == 20:
+            frame["note"] = None
+        files.append(write_parquet(to_table(frame), tmp_path / f"batch_{i:05d}.parquet"))
+    batches = list(analysis_store.parquet_batches(files)())
+    assert [len(b) for b in batches] == [40, 2, 38]
+    assert pd.concat(batches)["n"].tolist() == [i for i in range(40) for _ in (0, 1)]
+    assert batches[2]["obj"].iloc[0] == {"k": 21}
