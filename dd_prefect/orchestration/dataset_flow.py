@@ -148,23 +148,28 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         free=free,
     )
 
+    def write(metadata: DatasetMetadata) -> None:
+        """Write `metadata` with the row groups finished so far (every write of this run:
+        totals are filled here, not per row group, which walked them all each time)."""
+        fill_totals(metadata, records, groups)
+        layout.write_metadata(metadata)
+
     async def recorded() -> None:
         await progress.update(len(records))
         if run.on_progress:
-            run.on_progress(len(records), len(groups), metadata.actual_records)
+            rows = sum(r.rows for r in records.values())
+            run.on_progress(len(records), len(groups), rows)
 
     async def on_record(record: RowGroupRecord) -> None:
-        records[record.index] = record
-        fill_totals(metadata, records, groups)  # before the ledger: a write includes it
+        records[record.index] = record  # before the ledger: a write includes it
         layout.append_row_group(record)  # metadata.json follows within a second
         await recorded()
 
     async def on_reports(done: list[RowGroupRecord], shards: list[ShardRecord]) -> None:
         records.update({r.index: r for r in done})
         metadata.shards = shards
-        fill_totals(metadata, records, groups)
         account.update(metadata)
-        layout.write_metadata(metadata)
+        write(metadata)
         await recorded()
 
     remote = run.remote_shard(runtime)
@@ -172,7 +177,7 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         aliases = config.model_aliases() if run.lease_slots and remote is None else []
         async with (
             runtime.throttle(models, aliases),
-            account.flushing(metadata, layout.write_metadata),
+            account.flushing(metadata, write),
         ):
             if run.shards > 1:
                 deployment = runtime.shard_deployment
@@ -185,10 +190,11 @@ async def run_dataset(run: DatasetRun, runtime: Runtime) -> DatasetCreationResul
         metadata.error = f"{type(exc).__name__}: {exc}"
         metadata.duration = time.perf_counter() - began
         account.update(metadata)
-        layout.write_metadata(metadata)
+        write(metadata)
         raise
 
     await progress.finish()
+    fill_totals(metadata, records, groups)
     if metadata.actual_records == 0 and run.num_records > 0 and not run.allow_empty:
         kinds = ", ".join(f"{k}: {n}" for k, n in Counter(metadata.errors).most_common(3))
         metadata.status = "failed"
