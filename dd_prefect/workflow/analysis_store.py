@@ -81,16 +81,18 @@ def parquet_batches(files: list[Path]) -> Batches:
 
     def read() -> Iterator[pd.DataFrame]:
         pending: list[pa.RecordBatch] = []
+        rows = 0
         for path in files:
             handle = pq.ParquetFile(path)
             for batch in handle.iter_batches(batch_size=BATCH_ROWS):
                 if pending and not _same_schema(batch.schema, pending[0].schema):
                     yield _frame(pending)
-                    pending = []
+                    pending, rows = [], 0
                 pending.append(batch)
-                if sum(b.num_rows for b in pending) >= BATCH_ROWS:
+                rows += batch.num_rows
+                if rows >= BATCH_ROWS:
                     yield _frame(pending)
-                    pending = []
+                    pending, rows = [], 0
         if pending:
             yield _frame(pending)
 
