@@ -43,7 +43,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from prefect import flow, task
+from prefect import flow, get_client, task
 
 import dd_prefect.config as dd
 from benchmarks.common import (
@@ -110,12 +110,29 @@ async def create_rps(url: str, args: argparse.Namespace, workdir: Path) -> dict[
     return {"seconds": elapsed, "records_per_s": records / elapsed, "rps": requests / elapsed}
 
 
+async def settled(quiet: float = 1.0, timeout: float = 60.0) -> None:
+    """Wait until the Prefect server has recorded every task run reported so far: its
+    task-run count unchanged for `quiet` s. The server records task runs from events, after
+    the run that sent them; a run timed while it still writes an earlier one's meets
+    SQLite's lock (a 503, then the client's 2 s backoff) when it creates its flow run."""
+    async with get_client() as client:
+        last, since, deadline = -1, time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = (await client.request("POST", "/task_runs/count", json={})).json()
+            if count != last:
+                last, since = count, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            await asyncio.sleep(0.2)
+
+
 async def overhead_seconds(tasks: int, workdir: Path) -> tuple[float, float]:
     """(create() seconds, engine-only seconds) for `tasks` tiny sampler-only row groups."""
     rows = 10
     run = dd.RunConfig(buffer_size=rows, seed=1, max_concurrent_row_groups=3)
     builder = sampler_builder()
     designer = DataDesigner(artifact_path=workdir, run_config=run)
+    await settled()
     began = time.perf_counter()
     await designer.acreate(builder, num_records=tasks * rows, dataset_name=f"overhead-{tasks}")
     with_prefect = time.perf_counter() - began
@@ -176,6 +193,7 @@ async def prefect_overhead(tasks: int, workdir: Path) -> dict[str, Any]:
     created, engine_only = await overhead_seconds(tasks, workdir)
     extra_small, extra = created_small - engine_small, created - engine_only
     marginal = (extra - extra_small) / (tasks - small) if tasks > small else extra / tasks
+    await settled()
     floor = await _floor_flow(tasks)
     return {
         "row_group_tasks": tasks,
