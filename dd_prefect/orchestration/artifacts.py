@@ -23,6 +23,7 @@ from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
 from prefect.context import FlowRunContext
 
+from dd_prefect.engine.concurrently import run_concurrently
 from dd_prefect.orchestration.runtime import warn
 from dd_prefect.workflow.analysis import DatasetAnalysis, column_row
 from dd_prefect.workflow.analysis_store import load_or_compute, stage_dataset
@@ -119,14 +120,18 @@ def summary_rows(metadata: DatasetMetadata) -> list[dict[str, Any]]:
 
 async def publish_summary(metadata: DatasetMetadata, base_dir: Path | None = None) -> None:
     """The end-of-run table artifact; with `base_dir`, also the dataset's analysis (stored
-    as analysis.json, shown as tables, and its report.html written)."""
-    await acreate_table_artifact(
-        table=summary_rows(metadata),
-        key=artifact_key(metadata.dataset_name, "summary"),
-        description=f"Dataset '{metadata.dataset_name}': columns, errors, LLM usage, duration",
-    )
-    if base_dir is not None:
-        await publish_analysis(metadata.dataset_name, base_dir)
+    as analysis.json, shown as tables, and its report.html written). The summary is sent
+    while the analysis is computed (in a thread)."""
+
+    async def summary() -> None:
+        await acreate_table_artifact(
+            table=summary_rows(metadata),
+            key=artifact_key(metadata.dataset_name, "summary"),
+            description=f"Dataset '{metadata.dataset_name}': columns, errors, LLM usage, duration",
+        )
+
+    analysis = [] if base_dir is None else [publish_analysis(metadata.dataset_name, base_dir)]
+    await run_concurrently([summary(), *analysis])
 
 
 async def publish_analysis(name: str, base_dir: Path) -> None:
