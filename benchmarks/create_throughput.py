@@ -12,7 +12,8 @@ Three measurements, one JSON object on stdout, all against one mock LLM in a sep
    at most 10 ms), averaged over the row groups; and, from a second run of a tenth as many
    row groups, split into a fixed cost per run and a marginal cost per row group; next to
    it, Prefect's own floor: as many persisted task runs (the row-group task's options) that
-   do nothing, 3 at a time.
+   do nothing, 3 at a time. Each timed run starts once the server has recorded the earlier
+   ones (`settled`).
 3. Peak RSS of `create()` of 10,000 vs 100,000 records with one llm-text column, the mock at
    zero latency, each in a fresh process (target: the larger at most 1.25x the smaller).
 
