@@ -189,8 +189,7 @@ async def _run_shard(
         write_report(job.base_dir, report)
 
     async def on_record(record: RowGroupRecord) -> None:
-        report.row_groups.append(record)
-        save()
+        report.row_groups.append(record)  # saved within POLL_SECONDS, and at the end
 
     save()
     try:

@@ -3,8 +3,9 @@ own flow run (in this process or on a worker), and the report each shard keeps o
 
 A row group keeps its global index and file name whichever shard writes it, so a sharded
 run writes the same directory as an unsharded one. Each shard writes only its own report,
-``<dataset>/shards/shard-<k>.json``, after every row group; the parent run reads them all
-when the shards are done and records the totals in ``metadata.json`` once.
+``<dataset>/shards/shard-<k>.json``, every second while it runs and when it ends (not per
+row group: the report holds every row group so far); the parent run reads them all when
+the shards are done and records the totals in ``metadata.json`` once.
 """
 
 from __future__ import annotations
